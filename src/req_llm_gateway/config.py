@@ -17,6 +17,7 @@ from typing import Any
 __all__ = ["Endpoint", "Settings", "ConfigError"]
 
 PREFIX = "REQ_LLM_GATEWAY_"
+DEFAULT_USAGE_STORE = "sqlite:///./req_llm_gateway_usage.db"  # relative to the working directory
 _CATALOGUE = Path(__file__).with_name("providers") / "compatible.toml"
 
 
@@ -56,6 +57,21 @@ def _bool(value: str, name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
+def _refresh(value: Any) -> float:
+    """`PRICES_REFRESH`: off (default), `true` (hourly) or a number of seconds."""
+    if value is None or value is False or str(value).strip().lower() in ("", "0", "false", "no", "off"):
+        return 0.0
+    if value is True or str(value).strip().lower() in ("1", "true", "yes", "on"):
+        return 3600.0
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{PREFIX}PRICES_REFRESH must be true, false or seconds, got {value!r}") from exc
+    if seconds < 60:
+        raise ConfigError(f"{PREFIX}PRICES_REFRESH must be at least 60 seconds, got {value!r}")
+    return seconds
+
+
 def _load_rows(path: Path) -> dict[str, dict[str, Any]]:
     with path.open("rb") as f:
         data = tomllib.load(f)
@@ -70,7 +86,10 @@ class Settings:
     include_extensions: bool = True
     rate_limit: str = "100/minute"
     rate_limit_store: str = "memory://"
-    usage_store: str = "memory://"
+    usage_store: str = DEFAULT_USAGE_STORE
+    usage_flush_interval: float = 1.0  # seconds between usage writes to the store
+    prices_refresh: float = 0.0  # seconds between price catalogue downloads; 0: never (the bundled snapshot)
+    prices_url: str | None = None  # where a refresh downloads the catalogue from (default: genai-prices' own)
     error_verbosity: str = "sanitized"
     cors_origins: tuple[str, ...] = ()
     statsd: str | None = None
@@ -139,7 +158,10 @@ class Settings:
             include_extensions=True if include is None else (include if isinstance(include, bool) else _bool(str(include), PREFIX + "INCLUDE_EXTENSIONS")),
             rate_limit=str(get("RATE_LIMIT") or "100/minute"),
             rate_limit_store=str(get("RATE_LIMIT_STORE") or "memory://"),
-            usage_store=str(get("USAGE_STORE") or "memory://"),
+            usage_store=str(get("USAGE_STORE") or DEFAULT_USAGE_STORE),
+            usage_flush_interval=num("USAGE_FLUSH_INTERVAL", 1.0),
+            prices_refresh=_refresh(get("PRICES_REFRESH")),
+            prices_url=get("PRICES_URL") or None,
             error_verbosity=verbosity,
             cors_origins=tuple(cors),
             statsd=get("STATSD") or None,

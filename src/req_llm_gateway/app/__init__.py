@@ -3,6 +3,7 @@ HTTP client, providers, gateway) and passes it down; returns an ASGI app that mo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,14 +15,16 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from ..config import Settings
+from ..dashboard import dashboard_routes
 from ..gateway import Gateway
-from ..pricing import Pricing
+from ..pricing import Pricing, PriceRefresh
 from ..providers import HttpClient, build_providers
 from ..usage import open_store
 from .chat import ChatCompletions
 from .middleware import RequestIdMiddleware
 from .responses import Redactor
 from .routes import health, http_exception, models_endpoint
+from .usage_api import usage_endpoint
 
 __all__ = ["create_app"]
 
@@ -38,17 +41,20 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
     http = HttpClient()
     providers = build_providers(settings, http)
-    usage = open_store(settings.usage_store)
-    pricing = Pricing(settings.file.get("prices"))
+    usage = open_store(settings.usage_store, settings.usage_flush_interval)
+    pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
     gateway = Gateway(settings, providers, pricing, usage)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         _log_startup(settings)
+        refresh = PriceRefresh.start(settings.prices_refresh, settings.prices_url)  # opt-in only
+        asyncio.get_running_loop().run_in_executor(None, pricing.warm)  # load the local catalogue off the loop
         try:
             yield
         finally:
+            refresh.stop()
             await usage.close()
             await http.close()
 
@@ -57,6 +63,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
+              methods=["GET"]),
+        *dashboard_routes(),
     ]
     app = Starlette(
         routes=routes,
