@@ -25,16 +25,24 @@ T = TypeVar("T")
 _D = SQLITE
 
 
-def parse_sqlite_url(url: str) -> tuple[Path, str]:
-    """`sqlite:///./usage.db?table_prefix=gw_` -> (Path("./usage.db"), "gw_")."""
+def parse_sqlite_url(url: str) -> tuple[Path, str, float]:
+    """`sqlite:///./usage.db?table_prefix=gw_&timeout=5` -> (Path("./usage.db"), "gw_", 5.0); `timeout` is
+    how long a write waits for another process's lock (default 30 s) before the batch is retried later."""
     parts = urlsplit(url)
     if parts.scheme != "sqlite" or parts.netloc:
         raise ValueError(f"a SQLite usage store is sqlite:///relative/path.db or sqlite:////absolute/path.db, got {url!r}")
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
     if not path:
         raise ValueError(f"the SQLite usage store URL {url!r} names no file")
-    prefix = parse_qs(parts.query).get("table_prefix", [""])[0]
-    return Path(os.path.expanduser(path)), check_prefix(prefix)
+    query = parse_qs(parts.query)
+    unknown = set(query) - {"table_prefix", "timeout"}
+    if unknown:
+        raise ValueError(f"unknown SQLite usage store options {sorted(unknown)}; known: table_prefix, timeout")
+    try:
+        timeout = float(query.get("timeout", ["30"])[0])
+    except ValueError:
+        raise ValueError(f"timeout in {url!r} must be seconds") from None
+    return Path(os.path.expanduser(path)), check_prefix(query.get("table_prefix", [""])[0]), timeout
 
 
 def _dec_add(a: str | None, b: str | None) -> str:
@@ -59,20 +67,23 @@ class _DecSum:
 class SqliteBackend:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.path, self.prefix = parse_sqlite_url(url)
+        self.path, self.prefix, self.timeout = parse_sqlite_url(url)
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()  # one connection, used by one thread at a time
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.create_function("dec_add", 2, _dec_add, deterministic=True)
-            conn.create_aggregate("dec_sum", 1, _DecSum)  # type: ignore[arg-type]
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, across processes
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(conn)
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+            try:
+                conn.create_function("dec_add", 2, _dec_add, deterministic=True)
+                conn.create_aggregate("dec_sum", 1, _DecSum)  # type: ignore[arg-type]
+                conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, across processes
+                conn.execute("PRAGMA synchronous = NORMAL")
+                self._migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
