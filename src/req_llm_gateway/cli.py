@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .cli_usage import add_usage_command, usage_command
 from .config import PREFIX, ConfigError, Settings
 
 __all__ = ["main"]
@@ -23,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="TOML config file (the environment wins over it)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    add_usage_command(sub)
     return p
 
 
@@ -62,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "usage":
+        return usage_command(args)
     return 2
 
 

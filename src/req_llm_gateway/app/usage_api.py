@@ -7,9 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -17,11 +15,11 @@ from starlette.responses import Response
 
 from ..errors import BadRequest, GatewayError, ServiceUnavailable
 from ..usage import UsageQuery, UsageStore, UsageStoreUnavailable
-from ..usage.store import UsageRow
+from ..usage.report import read_report
 from .responses import Redactor, error_body
 from .routes import JSONResponse
 
-__all__ = ["parse_usage_query", "totals_json", "usage_endpoint"]
+__all__ = ["parse_usage_query", "usage_endpoint"]
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 100_000
@@ -52,34 +50,18 @@ def parse_usage_query(params: Mapping[str, str], aliases: Mapping[str, str] | No
     return UsageQuery(start, end, provider, params.get("model") or None, params.get("key_name"), int(raw_limit))
 
 
-def totals_json(total: UsageRow) -> dict[str, Any]:
-    out = total.to_json()
-    for key in ("date", "provider", "model", "key_name"):
-        out.pop(key)
-    return out
-
-
 def usage_endpoint(store: UsageStore, aliases: Mapping[str, str], detailed: bool, redact: Redactor):  # type: ignore[no-untyped-def]
     async def usage(request: Request) -> Response:
         """Rows newest first; `totals` sums every matching row, also those past `limit`."""
         try:
             q = parse_usage_query(request.query_params, aliases)
             try:
-                rows = await store.query(replace(q, limit=q.limit + 1 if q.limit else None))
-                total = await store.totals(q)
+                report = await read_report(store, q)
             except UsageStoreUnavailable as exc:
                 raise ServiceUnavailable(f"The usage store is unavailable; usage is buffered and retried. ({exc})",
                                          code="usage_store_unavailable") from exc
         except GatewayError as err:
             return Response(error_body(err, detailed, redact), status_code=err.status, media_type="application/json")
-        return JSONResponse({
-            "object": "usage",
-            "filters": {"start": q.start.isoformat() if q.start else None, "end": q.end.isoformat() if q.end else None,
-                        "provider": q.provider, "model": q.model, "key_name": q.key_name, "limit": q.limit},
-            "rows": [r.to_json() for r in rows[: q.limit]],
-            "totals": totals_json(total),
-            "truncated": q.limit is not None and len(rows) > q.limit,
-            "generated_at": time.time(),
-        })
+        return JSONResponse(report.to_json())
 
     return usage
