@@ -25,6 +25,7 @@ def known_gateway_env() -> frozenset[str]:
         "API_KEY", "DEFAULT_PROVIDER", "INCLUDE_EXTENSIONS", "USAGE_STORE", "RATE_LIMIT",
         "RATE_LIMIT_STORE", "ERROR_VERBOSITY", "CORS_ORIGINS", "STATSD", "UPSTREAM_TIMEOUT",
         "MAX_REQUEST_BYTES", "SHUTDOWN_GRACE",
+        "CONFIG",  # set by `serve --config PATH`, may also be set directly
     }
     providers = {
         "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",

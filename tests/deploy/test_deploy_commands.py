@@ -1,0 +1,172 @@
+"""The commands the deployment files run, run for real: the image's serve command on loopback,
+then its HEALTHCHECK and the compose healthcheck against it, then SIGTERM (the STOPSIGNAL).
+Only the port changes (a free one instead of 4000); no Docker engine is involved."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from deploy_contract import DEPLOY, GatewayContract
+
+CHAT = {"model": "demo:echo", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def on_port(argv: list[str], port: int) -> list[str]:
+    """argv with the documented port 4000 replaced (in --port 4000 and in URLs)."""
+    return [re.sub(r"(?<=:)4000\b|^4000$", str(port), a) for a in argv]
+
+
+def dockerfile_healthcheck() -> list[str]:
+    text = re.sub(r"\\\n", " ", (DEPLOY / "Dockerfile").read_text())
+    line = next(ln for ln in text.splitlines() if ln.startswith("HEALTHCHECK"))
+    argv: list[str] = yaml.safe_load(line.split(" CMD ", 1)[1])
+    return argv
+
+
+def compose_healthcheck(compose: dict[str, Any]) -> list[str]:
+    argv: list[str] = compose["services"]["gateway-1"]["healthcheck"]["test"][1:]
+    return argv
+
+
+def run_healthcheck(argv: list[str]) -> int:
+    # In the image `python` is the virtualenv's interpreter; here it is this one.
+    assert argv[0] == "python"
+    return subprocess.run([sys.executable, *argv[1:]], capture_output=True, timeout=30).returncode
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+    paths: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        type(self).paths.append(self.path)
+        body = b'{"status":"ok"}'
+        self.send_response(type(self).status)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("status", [200, 503])
+@pytest.mark.parametrize("source", ["dockerfile", "compose"])
+def test_healthcheck_command_passes_only_on_200_from_its_url(
+    contract: GatewayContract, compose: dict[str, Any], source: str, status: int
+) -> None:
+    handler = type("Handler", (_Health,), {"status": status, "paths": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        argv = dockerfile_healthcheck() if source == "dockerfile" else compose_healthcheck(compose)
+        code = run_healthcheck(on_port(argv, server.server_address[1]))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (code == 0) is (status == 200)
+    expected = contract.liveness_path if source == "dockerfile" else contract.readiness_path
+    assert handler.paths == [expected]
+
+
+def get(url: str, body: dict[str, Any] | None = None) -> tuple[int, str, str]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get("content-type", ""), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("content-type", ""), exc.read().decode()
+
+
+@pytest.fixture(scope="module")
+def served(contract: GatewayContract, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The image's CMD, run as written (port aside) with the demo provider and in-memory stores."""
+    pytest.importorskip("req_llm_gateway.cli", reason="the gateway is not installed in this environment")
+    port = free_port()
+    argv = on_port(list(contract.serve_command), port)
+    script = shutil.which(argv[0], path=str(Path(sys.executable).parent))
+    argv = [script, *argv[1:]] if script else [sys.executable, "-m", "req_llm_gateway", *argv[1:]]
+    env = {k: v for k, v in os.environ.items() if k not in contract.env}
+    env |= {"REQ_LLM_GATEWAY_USAGE_STORE": "memory://", "REQ_LLM_GATEWAY_SHUTDOWN_GRACE": "5"}
+    proc = subprocess.Popen(argv, env=env, cwd=tmp_path_factory.mktemp("serve"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if get(f"http://127.0.0.1:{port}{contract.liveness_path}")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail(f"serve did not answer /health: {proc.communicate()[1].decode()[-2000:]}")
+    yield proc, port
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_served_gateway_answers_liveness_and_readiness(
+    contract: GatewayContract, served: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    _, port = served
+    status, _, body = get(f"http://127.0.0.1:{port}{contract.liveness_path}")
+    assert (status, json.loads(body)) == (200, {"status": "ok"})
+    status, _, _ = get(f"http://127.0.0.1:{port}{contract.readiness_path}")
+    assert status == 200
+
+
+def test_image_healthchecks_pass_against_the_served_gateway(
+    compose: dict[str, Any], served: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    _, port = served
+    assert run_healthcheck(on_port(dockerfile_healthcheck(), port)) == 0
+    assert run_healthcheck(on_port(compose_healthcheck(compose), port)) == 0
+
+
+def test_served_metrics_use_only_the_names_the_dashboard_knows(
+    contract: GatewayContract, served: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    _, port = served
+    assert get(f"http://127.0.0.1:{port}/v1/chat/completions", CHAT)[0] == 200
+    status, content_type, text = get(f"http://127.0.0.1:{port}{contract.metrics_path}")
+    assert status == 200
+    assert content_type.startswith("text/plain")
+    # prometheus_client also exports a `<name>_created` gauge per counter and histogram.
+    typed = re.findall(r"^# TYPE (req_llm_gateway_\w+) \w+$", text, re.MULTILINE)
+    exported = {name for name in typed if not name.endswith("_created")}
+    assert exported - (contract.counters | contract.gauges | contract.histograms) == set()
+    assert "req_llm_gateway_requests_total{" in text
+
+
+def test_sigterm_stops_the_served_gateway_within_the_shutdown_grace(
+    served: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    proc, _ = served
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
