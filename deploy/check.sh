@@ -2,7 +2,8 @@
 # Install the deployment-file linters (from PyPI and Debian) into deploy/.tools, then run
 # tests/deploy. No Docker engine or cluster is needed; nothing is fetched at test time.
 #
-# usage: deploy/check.sh [--install-only] [extra pytest args...]
+# usage: deploy/check.sh [--install-only | --image-steps] [extra pytest args...]
+#   --image-steps runs the Dockerfile build stage outside Docker (needs PyPI and the core sources)
 #   PYTHON            interpreter that has pytest and PyYAML (and ideally the gateway), default:
 #                     .venv/bin/python at the repo root if present, else python3
 #   DEPLOY_TOOLS_DIR  where the tools go, default deploy/.tools (git-ignored)
@@ -61,10 +62,36 @@ install_tools() {
     fi
 }
 
+image_build_steps() {
+    # Runs the Dockerfile's build-stage RUN line outside Docker (its paths moved into a temp
+    # dir; needs PyPI), then the image's console script: the wheel and its extras must install.
+    local work run extras
+    work="$(mktemp -d)"
+    mkdir -p "$work/src"
+    cp -r "$root/pyproject.toml" "$root/README.md" "$root/src" "$work/src/"
+    extras="$(sed -n 's/^ARG EXTRAS=//p' "$here/Dockerfile")"
+    run="$(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$here/Dockerfile" | grep -m1 '^RUN python -m pip wheel')"
+    run="${run#RUN }"
+    run="${run//\/wheels/$work/wheels}"
+    run="${run//\/opt\/venv/$work/venv}"
+    log "image build steps: $run"
+    if ! (cd "$work/src" && EXTRAS="$extras" PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+            bash -euc "$run") >"$work/build.log" 2>&1; then
+        tail -n 40 "$work/build.log" >&2
+        return 1
+    fi
+    "$work/venv/bin/req-llm-gateway" serve --help >/dev/null
+    log "image build steps: OK ($(find "$work/wheels" -name '*.whl' | wc -l) wheels)"
+    rm -rf "$work"
+}
+
 install_only=0
 if [[ "${1:-}" == "--install-only" ]]; then
     install_only=1
     shift
+elif [[ "${1:-}" == "--image-steps" ]]; then
+    image_build_steps
+    exit 0
 fi
 
 install_tools
