@@ -103,32 +103,50 @@ def get(url: str, body: dict[str, Any] | None = None) -> tuple[int, str, str]:
         return exc.code, exc.headers.get("content-type", ""), exc.read().decode()
 
 
-@pytest.fixture(scope="module")
-def served(contract: GatewayContract, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """The image's CMD, run as written (port aside) with the demo provider and in-memory stores."""
+def serve_argv(contract: GatewayContract, port: int) -> list[str]:
+    """The image's CMD with another port; `req-llm-gateway` resolved next to this interpreter."""
     pytest.importorskip("req_llm_gateway.cli", reason="the gateway is not installed in this environment")
-    port = free_port()
     argv = on_port(list(contract.serve_command), port)
     script = shutil.which(argv[0], path=str(Path(sys.executable).parent))
-    argv = [script, *argv[1:]] if script else [sys.executable, "-m", "req_llm_gateway", *argv[1:]]
+    return [script, *argv[1:]] if script else [sys.executable, "-m", "req_llm_gateway", *argv[1:]]
+
+
+def gateway_env(contract: GatewayContract, **extra: str) -> dict[str, str]:
+    """This environment without any gateway setting or provider key (so: the demo provider)."""
     env = {k: v for k, v in os.environ.items() if k not in contract.env}
-    env |= {"REQ_LLM_GATEWAY_USAGE_STORE": "memory://", "REQ_LLM_GATEWAY_SHUTDOWN_GRACE": "5"}
-    proc = subprocess.Popen(argv, env=env, cwd=tmp_path_factory.mktemp("serve"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return env | {"REQ_LLM_GATEWAY_USAGE_STORE": "memory://", "REQ_LLM_GATEWAY_SHUTDOWN_GRACE": "5"} | extra
+
+
+def start(argv: list[str], env: dict[str, str], cwd: Path, health_url: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if get(f"http://127.0.0.1:{port}{contract.liveness_path}")[0] == 200:
-                break
+            if get(health_url)[0] == 200:
+                return proc
         except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail(f"serve did not answer /health: {proc.communicate()[1].decode()[-2000:]}")
-    yield proc, port
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"serve did not answer {health_url}: {proc.communicate()[1].decode()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(scope="module")
+def served(
+    contract: GatewayContract, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The image's CMD, run as written (port aside) with the demo provider and in-memory stores."""
+    port = free_port()
+    proc = start(serve_argv(contract, port), gateway_env(contract), tmp_path_factory.mktemp("serve"),
+                 f"http://127.0.0.1:{port}{contract.liveness_path}")
+    yield proc, port
+    stop(proc)
 
 
 def test_served_gateway_answers_liveness_and_readiness(
@@ -170,3 +188,36 @@ def test_sigterm_stops_the_served_gateway_within_the_shutdown_grace(
     proc, _ = served
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
+
+
+def image_user() -> tuple[int, int]:
+    text = (DEPLOY / "Dockerfile").read_text()
+    uid, gid = re.findall(r"^USER (\d+):(\d+)$", text, re.MULTILINE)[-1]
+    return int(uid), int(gid)
+
+
+def test_gateway_serves_as_the_image_user_with_only_tmp_writable(
+    contract: GatewayContract, compose: dict[str, Any]
+) -> None:
+    # What k8s and compose impose (runAsUser 10001, readOnlyRootFilesystem, a /tmp volume),
+    # imposed here with a private mount namespace: / read-only, a fresh tmpfs on /tmp.
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
+        pytest.skip("needs root, unshare and setpriv (util-linux) to drop to the image's user")
+    uid, gid = image_user()
+    port = free_port()
+    sandbox = ("mount -o remount,bind,ro / && mount -t tmpfs -o size=64m tmpfs /tmp && "
+               f'exec setpriv --reuid {uid} --regid {gid} --clear-groups -- "$@"')
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-ec", sandbox, "sh",
+            *serve_argv(contract, port)]
+    env = gateway_env(contract, HOME="/", PYTHONDONTWRITEBYTECODE="1")
+    proc = start(argv, env, Path("/"), f"http://127.0.0.1:{port}{contract.readiness_path}")
+    try:
+        assert get(f"http://127.0.0.1:{port}/v1/chat/completions", CHAT)[0] == 200
+        assert run_healthcheck(on_port(dockerfile_healthcheck(), port)) == 0
+        assert run_healthcheck(on_port(compose_healthcheck(compose), port)) == 0
+        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+        assert next(ln for ln in status if ln.startswith("Uid:")).split()[1:] == [str(uid)] * 4
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        stop(proc)
