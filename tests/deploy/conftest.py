@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_contract import DEPLOY, IN_CI, K8S, ROOT, TOOLS, GatewayContract, known_gateway_env
+from deploy_contract import DEPLOY, K8S, ROOT, TOOLS, GatewayContract, known_gateway_env, unavailable
 
 @pytest.fixture(scope="session")
 def contract() -> GatewayContract:
@@ -27,7 +27,8 @@ def _load_yaml(path: Path) -> Any:
 @pytest.fixture(scope="session")
 def compose() -> dict[str, Any]:
     """deploy/docker-compose.yml as written (anchors and merge keys resolved by PyYAML)."""
-    return _load_yaml(DEPLOY / "docker-compose.yml")
+    loaded: dict[str, Any] = _load_yaml(DEPLOY / "docker-compose.yml")
+    return loaded
 
 
 @pytest.fixture(scope="session")
@@ -39,14 +40,12 @@ def k8s() -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def dashboard() -> dict[str, Any]:
-    return json.loads((DEPLOY / "grafana/dashboards/req-llm-gateway.json").read_text())
+    loaded: dict[str, Any] = json.loads((DEPLOY / "grafana/dashboards/req-llm-gateway.json").read_text())
+    return loaded
 
 
 def _missing(what: str) -> None:
-    message = f"{what} is not installed; run `bash deploy/check.sh --install-only`"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{what} is not installed; run `bash deploy/check.sh --install-only`")
 
 
 @pytest.fixture(scope="session")

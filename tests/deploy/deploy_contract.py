@@ -3,9 +3,12 @@ metrics, settings) and the paths of deploy/. Shared by the tests in tests/deploy
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -62,3 +65,16 @@ class GatewayContract:
         """Names that can appear in PromQL: counters, gauges and the histogram series."""
         suffixed = {f"{h}_{s}" for h in self.histograms for s in ("bucket", "sum", "count")}
         return self.counters | self.gauges | frozenset(suffixed)
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a developer machine; fail under CI (CI=true), where everything must be present."""
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def require_gateway() -> None:
+    """The gateway package must be importable for the tests that run its real commands."""
+    if importlib.util.find_spec("req_llm_gateway") is None:
+        unavailable("req_llm_gateway is not installed in this environment (pip install -e .)")

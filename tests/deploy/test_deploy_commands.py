@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy_contract import DEPLOY, GatewayContract
+from deploy_contract import DEPLOY, GatewayContract, require_gateway, unavailable
 
 CHAT = {"model": "demo:echo", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -58,20 +58,25 @@ def run_healthcheck(argv: list[str]) -> int:
     return subprocess.run([sys.executable, *argv[1:]], capture_output=True, timeout=30).returncode
 
 
-class _Health(http.server.BaseHTTPRequestHandler):
-    status = 200
+def health_server(status: int) -> tuple[http.server.ThreadingHTTPServer, list[str]]:
+    """A loopback server answering every GET with `status`; returns it and the paths asked."""
     paths: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        type(self).paths.append(self.path)
-        body = b'{"status":"ok"}'
-        self.send_response(type(self).status)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            paths.append(self.path)
+            body = b'{"status":"ok"}'
+            self.send_response(status)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
-    def log_message(self, *args: Any) -> None:
-        pass
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, paths
 
 
 @pytest.mark.parametrize("status", [200, 503])
@@ -79,9 +84,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
 def test_healthcheck_command_passes_only_on_200_from_its_url(
     contract: GatewayContract, compose: dict[str, Any], source: str, status: int
 ) -> None:
-    handler = type("Handler", (_Health,), {"status": status, "paths": []})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server, paths = health_server(status)
     try:
         argv = dockerfile_healthcheck() if source == "dockerfile" else compose_healthcheck(compose)
         code = run_healthcheck(on_port(argv, server.server_address[1]))
@@ -90,7 +93,7 @@ def test_healthcheck_command_passes_only_on_200_from_its_url(
         server.server_close()
     assert (code == 0) is (status == 200)
     expected = contract.liveness_path if source == "dockerfile" else contract.readiness_path
-    assert handler.paths == [expected]
+    assert paths == [expected]
 
 
 def get(url: str, body: dict[str, Any] | None = None) -> tuple[int, str, str]:
@@ -105,7 +108,7 @@ def get(url: str, body: dict[str, Any] | None = None) -> tuple[int, str, str]:
 
 def serve_argv(contract: GatewayContract, port: int) -> list[str]:
     """The image's CMD with another port; `req-llm-gateway` resolved next to this interpreter."""
-    pytest.importorskip("req_llm_gateway.cli", reason="the gateway is not installed in this environment")
+    require_gateway()
     argv = on_port(list(contract.serve_command), port)
     script = shutil.which(argv[0], path=str(Path(sys.executable).parent))
     return [script, *argv[1:]] if script else [sys.executable, "-m", "req_llm_gateway", *argv[1:]]
@@ -202,7 +205,7 @@ def test_gateway_serves_as_the_image_user_with_only_tmp_writable(
     # What k8s and compose impose (runAsUser 10001, readOnlyRootFilesystem, a /tmp volume),
     # imposed here with a private mount namespace: / read-only, a fresh tmpfs on /tmp.
     if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
-        pytest.skip("needs root, unshare and setpriv (util-linux) to drop to the image's user")
+        unavailable("needs root, unshare and setpriv (util-linux) to drop to the image's user")
     uid, gid = image_user()
     port = free_port()
     sandbox = ("mount -o remount,bind,ro / && mount -t tmpfs -o size=64m tmpfs /tmp && "

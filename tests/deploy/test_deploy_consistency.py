@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy_contract import DEPLOY, K8S, ROOT, GatewayContract
+from deploy_contract import DEPLOY, K8S, ROOT, GatewayContract, unavailable
 
 DOCS = ROOT / "docs/deployment.md"
 GATEWAYS = ("gateway-1", "gateway-2")
@@ -40,7 +40,8 @@ def instruction(name: str) -> str:
 def container(k8s: dict[str, dict[str, Any]]) -> dict[str, Any]:
     containers = k8s["Deployment"]["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
-    return containers[0]
+    only: dict[str, Any] = containers[0]
+    return only
 
 
 def referenced_env_names() -> set[str]:
@@ -104,7 +105,7 @@ def test_compose_and_k8s_run_the_documented_serve_command(
 
 def healthcheck_url(argv: list[str]) -> str:
     assert argv[:2] == ["python", "-c"]
-    urls = re.findall(r"'(http://[^']+)'", argv[2])
+    urls: list[str] = re.findall(r"'(http://[^']+)'", argv[2])
     assert len(urls) == 1
     return urls[0]
 
@@ -158,7 +159,7 @@ def test_build_context_holds_what_the_dockerfile_copies() -> None:
     assert {".git", ".venv", "deploy", "tests"} <= ignored
     missing = [s for s in needed if not (ROOT / s).exists()]
     if missing and not (ROOT / "src/req_llm_gateway").exists():
-        pytest.skip(f"core not merged into this branch yet ({missing} missing)")
+        unavailable(f"core not merged into this branch yet ({missing} missing)")
     assert missing == []
 
 
