@@ -37,6 +37,7 @@ def test_hadolint_reports_nothing_for_the_dockerfile(tool: Tool) -> None:
 def test_docker_compose_config_renders_the_stack(docker_compose: Callable[..., Any]) -> None:
     result = docker_compose("-f", "deploy/docker-compose.yml", "config", "--format", "json")
     assert_clean(result)
+    assert result.stderr == ""  # no warnings either (obsolete keys, unset variables)
     rendered = json.loads(result.stdout)
     assert sorted(rendered["services"]) == [
         "gateway-1", "gateway-2", "grafana", "postgres", "prometheus", "redis"]
