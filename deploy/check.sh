@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the deployment-file linters (from PyPI and Debian) into deploy/.tools, then run
+# Install the deployment-file linters (from PyPI, Debian and npm) into deploy/.tools, then run
 # tests/deploy. No Docker engine or cluster is needed; nothing is fetched at test time.
 #
 # usage: deploy/check.sh [--install-only | --image-steps] [extra pytest args...]
@@ -49,8 +49,19 @@ install_from_deb() {
     rm -rf "$work"
 }
 
+install_npm_tools() {
+    # TypeScript and Grafana's own dashboard types: the dashboard JSON must type-check.
+    local want="typescript@5.9.3 @grafana/schema@13.2.3"
+    [[ -f "$tools/npm/.installed" && "$(cat "$tools/npm/.installed")" == "$want" ]] && return 0
+    mkdir -p "$tools/npm"
+    # shellcheck disable=SC2086  # $want is a list of package specs
+    npm install --prefix "$tools/npm" --no-audit --no-fund --silent $want
+    printf '%s' "$want" >"$tools/npm/.installed"
+}
+
 install_tools() {
     install_python_tools
+    install_npm_tools
     install_compose_plugin
     install_from_deb prometheus promtool
     install_from_deb shellcheck shellcheck

@@ -53,7 +53,7 @@ def tool() -> Callable[[str], str]:
     """tool("hadolint") -> path of a linter from deploy/.tools (or PATH); skips (fails in CI) if absent."""
 
     def find(name: str) -> str:
-        for candidate in (TOOLS / "venv/bin" / name, TOOLS / "bin" / name):
+        for candidate in (TOOLS / "venv/bin" / name, TOOLS / "bin" / name, TOOLS / "npm/node_modules/.bin" / name):
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 return str(candidate)
         found = shutil.which(name)

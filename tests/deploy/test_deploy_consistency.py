@@ -315,7 +315,7 @@ def test_dashboard_uses_only_the_gateway_metric_names(
     contract: GatewayContract, dashboard: dict[str, Any]
 ) -> None:
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    exprs += [v["definition"] for v in dashboard["templating"]["list"]]
+    exprs += [v["query"]["query"] for v in dashboard["templating"]["list"]]
     used = {m for e in exprs for m in re.findall(r"\breq_llm_gateway_\w+", e)}
     assert used - contract.series_names() == set()
     assert {m.removesuffix("_bucket") for m in used} >= contract.counters | contract.gauges | contract.histograms

@@ -5,8 +5,10 @@ yamllint and shellcheck. Nothing here needs a Docker engine, a cluster or the ne
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy_contract import K8S, ROOT, GatewayContract, require_gateway
+from deploy_contract import DEPLOY, K8S, ROOT, GatewayContract, require_gateway, unavailable
 
 Tool = Callable[[str], str]
 MANIFESTS = sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
@@ -162,6 +164,25 @@ def test_dashboard_headline_queries_add_up_across_replicas(
     path = tmp_path / "dashboard_test.yml"
     path.write_text(yaml.safe_dump({"tests": tests}))
     assert_clean(run(tool("promtool"), "test", "rules", str(path)))
+
+
+def test_dashboard_type_checks_against_grafanas_dashboard_schema(tool: Tool) -> None:
+    # @grafana/schema ships the dashboard model as TypeScript types; a JSON document is a TS
+    # object literal, so tsc rejects unknown or misspelt fields and wrongly typed values.
+    tsc = Path(tool("tsc"))
+    modules = tsc.parent.parent
+    if not (modules / "@grafana/schema").is_dir():
+        unavailable("@grafana/schema is not installed; run `bash deploy/check.sh --install-only`")
+    dashboard = (DEPLOY / "grafana/dashboards/req-llm-gateway.json").read_text()
+    source = f"import type {{ Dashboard }} from '@grafana/schema';\nexport const d: Dashboard = {dashboard};\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".ts", dir=modules.parent, delete=False) as f:
+        f.write(source)
+    try:
+        result = run(str(tsc), "--noEmit", "--strict", "--skipLibCheck", "--moduleResolution", "bundler",
+                     "--module", "esnext", "--target", "es2020", f.name)
+    finally:
+        os.unlink(f.name)
+    assert_clean(result)
 
 
 def test_yaml_files_pass_yamllint_in_strict_mode(tool: Tool) -> None:
