@@ -1,6 +1,6 @@
 """Static checks of deploy/ with the real linters and schemas (installed by deploy/check.sh):
 hadolint, docker compose, the compose-spec schema, Kubernetes schemas, kustomize, promtool,
-yamllint and shellcheck. Nothing here needs a Docker engine, a cluster or the network."""
+Grafana's dashboard types (tsc), yamllint and shellcheck. Nothing here needs a Docker engine, a cluster or the network."""
 
 from __future__ import annotations
 
