@@ -32,6 +32,14 @@
     return (neg ? "-$" : "$") + out.replace(/^(\d+)/, (m) => Number(m).toLocaleString("en-US"));
   }
 
+  // Exact sum of two decimal strings (costs are summed for the per-model bars without float error).
+  function decAdd(a, b) {
+    const scale = Math.max((a.split(".")[1] || "").length, (b.split(".")[1] || "").length);
+    const big = (s) => { const [i, f = ""] = s.split("."); return BigInt(i + f.padEnd(scale, "0")); };
+    const str = (big(a) + big(b)).toString().padStart(scale + 1, "0");
+    return scale ? str.slice(0, -scale) + "." + str.slice(-scale) : str;
+  }
+
   function params() {
     const p = new URLSearchParams({ limit: "10000" });
     for (const [k, v] of new FormData(form)) if (v) p.set(k, v);
@@ -68,7 +76,7 @@
     if (lastCalls !== null) live.push([new Date().toLocaleTimeString(), Math.max(0, t.calls - lastCalls)]);
     if (live.length > 90) live.shift();
     lastCalls = t.calls;
-    lineChart($("#chart-live"), live.map((p) => p[0]), live.map((p) => p[1]), COLORS[0], int, "waiting for the next poll…");
+    lineChart($("#chart-live"), live.map((p) => p[0]), live.map((p) => p[1]), COLORS[0], int, "waiting for the next poll…", 110);
   }
 
   function cards(t) {
@@ -113,9 +121,9 @@
     const m = new Map();
     for (const r of rows) {
       const k = keyOf(r);
-      const g = m.get(k) || { calls: 0, errors: 0, prompt: 0, completion: 0, cost: 0, latency: 0 };
+      const g = m.get(k) || { calls: 0, errors: 0, prompt: 0, completion: 0, money: "0", cost: 0, latency: 0 };
       g.calls += r.calls; g.errors += r.errors; g.prompt += r.prompt_tokens; g.completion += r.completion_tokens;
-      g.cost += parseFloat(r.cost_usd); g.latency += r.total_latency_ms;  // floats only for bar heights
+      g.money = decAdd(g.money, r.cost_usd); g.cost = parseFloat(g.money); g.latency += r.total_latency_ms;
       m.set(k, g);
     }
     return m;
@@ -127,7 +135,7 @@
     const g = days.map(([, v]) => v);
     barChart($("#chart-requests"), labels, [{ values: g.map((v) => v.calls - v.errors), color: COLORS[0] }, { values: g.map((v) => v.errors), color: "#eb3b5a" }], int);
     barChart($("#chart-tokens"), labels, [{ values: g.map((v) => v.prompt), color: COLORS[0] }, { values: g.map((v) => v.completion), color: COLORS[1] }], compact);
-    barChart($("#chart-cost"), labels, [{ values: g.map((v) => v.cost), color: COLORS[2] }], (x) => "$" + Number(x).toPrecision(3));
+    barChart($("#chart-cost"), labels, [{ values: g.map((v) => v.cost), color: COLORS[2] }], (x) => "$" + Number(x.toPrecision(2)));
     lineChart($("#chart-latency"), labels, g.map((v) => (v.calls ? v.latency / v.calls : 0)), COLORS[3], (x) => ms(x));
   }
 
@@ -136,12 +144,15 @@
     const bars = (el, f, fmt, color) => hbars(el, models.map(([k, v]) => ({ label: k, value: f(v), text: fmt(f(v)) })), color);
     bars($("#bars-requests"), (v) => v.calls, int, COLORS[0]);
     bars($("#bars-tokens"), (v) => v.prompt + v.completion, compact, COLORS[1]);
-    bars($("#bars-cost"), (v) => v.cost, (x) => "$" + Number(x).toPrecision(4), COLORS[2]);
+    hbars($("#bars-cost"), models.map(([k, v]) => ({ label: k, value: v.cost, text: money(v.money) })), COLORS[2]);
     bars($("#bars-latency"), (v) => (v.calls ? v.latency / v.calls : 0), ms, COLORS[3]);
     bars($("#bars-errors"), (v) => (v.calls ? v.errors / v.calls : 0), pct, "#eb3b5a");
   }
 
-  const W = 360, H = 150, PAD = { l: 44, r: 8, t: 8, b: 22 };
+  const PAD = { l: 62, r: 10, t: 8, b: 22 };
+  let W = 360, H = 150;
+  // Draw at the element's real width, so 10px text stays 10px whatever the layout.
+  const size = (el, h) => { W = Math.max(260, Math.round(el.clientWidth || 360)); H = h || 150; };
 
   function axis(max, fmt) {
     const y = (v) => PAD.t + (H - PAD.t - PAD.b) * (1 - v / max);
@@ -160,6 +171,7 @@
   }
 
   function barChart(el, labels, series, fmt) {
+    size(el);
     if (!labels.length) return svg(el, null);
     const totals = labels.map((_, i) => series.reduce((s, ser) => s + ser.values[i], 0));
     const max = Math.max(...totals) || 1, n = labels.length, band = (W - PAD.l - PAD.r) / n;
@@ -176,7 +188,8 @@
     svg(el, out + xLabels(labels, x));
   }
 
-  function lineChart(el, labels, values, color, fmt, empty) {
+  function lineChart(el, labels, values, color, fmt, empty, height) {
+    size(el, height);
     if (!values.length) return svg(el, null, empty);
     const max = Math.max(...values) || 1, n = values.length;
     const x = (i) => (n === 1 ? (PAD.l + W - PAD.r) / 2 : PAD.l + ((W - PAD.l - PAD.r) * i) / (n - 1));
@@ -187,8 +200,9 @@
   }
 
   function hbars(el, items, color) {
+    size(el);
     if (!items.length) return svg(el, null);
-    const rowH = 18, h = items.length * rowH + 4, labelW = 150, max = Math.max(...items.map((i) => i.value)) || 1;
+    const rowH = 18, h = items.length * rowH + 4, labelW = Math.min(170, W * 0.45), max = Math.max(...items.map((i) => i.value)) || 1;
     const body = items.map((it, i) => {
       const w = ((W - labelW - 70) * it.value) / max, y = 2 + i * rowH;
       const label = it.label.length > 26 ? it.label.slice(0, 25) + "…" : it.label;
