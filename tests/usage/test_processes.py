@@ -51,3 +51,32 @@ async def test_a_killed_process_keeps_what_was_flushed_before_the_kill(durable_u
     store = open_store(durable_url)
     assert (await store.totals(UsageQuery())).calls == 500
     await store.close()
+
+
+EXIT_SCRIPT = """
+import asyncio, gc, sys, httpx
+from req_llm_gateway import Settings, create_app
+
+async def main():
+    app = create_app(Settings.from_env({"REQ_LLM_GATEWAY_USAGE_STORE": sys.argv[1],
+                                        "REQ_LLM_GATEWAY_USAGE_FLUSH_INTERVAL": "3600"}))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw") as client:  # no lifespan
+        r = await client.post("/v1/chat/completions",
+                              json={"model": "demo:echo", "messages": [{"role": "user", "content": "bye"}]})
+        assert r.status_code == 200
+
+asyncio.run(main())
+gc.collect()  # the app is gone; its unwritten usage is not
+print("exiting", flush=True)
+"""
+
+
+async def test_usage_of_an_app_whose_lifespan_never_ran_is_written_at_exit(durable_url: str) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, durable_url], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    store = open_store(durable_url)
+    [row] = await store.get_all()
+    assert (row.provider, row.model, row.calls, row.cost_usd) == ("demo", "echo", 1, Decimal("0.0000055"))  # 8*0.5 + 1*1.5
+    await store.close()

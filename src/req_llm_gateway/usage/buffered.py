@@ -13,7 +13,6 @@ import atexit
 import logging
 import threading
 import uuid
-import weakref
 from typing import Protocol
 
 from .memory import Aggregate
@@ -60,11 +59,11 @@ class BufferedUsageStore(QueryShortcuts):
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._blocking = threading.Lock()  # the exit-time flush never overlaps a running one
         self._failing = False
-        _LIVE.add(self)
 
     def record(self, rec: UsageRecord) -> None:
         """Add to the buffer and make sure a flush is scheduled; never blocks, never raises."""
         self._buffer.add(rec)
+        _UNWRITTEN.add(self)  # held until written, even if the app that made it is gone
         task = self._task
         if task is None or task.done():
             self._schedule()
@@ -114,7 +113,7 @@ class BufferedUsageStore(QueryShortcuts):
             for _ in range(2):  # the pending batch, then what was buffered behind it
                 self._cut()
                 if self._pending is None:
-                    return
+                    break
                 batch, rows = self._pending
                 try:
                     await self.backend.apply(self.writer, batch, rows)
@@ -123,6 +122,8 @@ class BufferedUsageStore(QueryShortcuts):
                     raise UsageStoreUnavailable(f"usage store {self.backend.url} is unavailable: {exc}") from exc
                 self._pending = None
                 self._recovered()
+            if self._pending is None and not self._buffer:
+                _UNWRITTEN.discard(self)
 
     def _failed(self, exc: BaseException) -> None:
         if not self._failing:
@@ -141,10 +142,12 @@ class BufferedUsageStore(QueryShortcuts):
             for _ in range(2):
                 self._cut()
                 if self._pending is None:
-                    return
+                    break
                 batch, rows = self._pending
                 self.backend.apply_blocking(self.writer, batch, rows)
                 self._pending = None
+            if self._pending is None and not self._buffer:
+                _UNWRITTEN.discard(self)
 
     async def close(self) -> None:
         """Stop the flush task and write everything (the app's lifespan calls this on shutdown)."""
@@ -174,16 +177,18 @@ class BufferedUsageStore(QueryShortcuts):
         async with self._loop_lock():
             self._buffer.take()
             self._pending = None
+            _UNWRITTEN.discard(self)
             await self.backend.clear()
 
 
-_LIVE: weakref.WeakSet[BufferedUsageStore] = weakref.WeakSet()
+# Stores holding usage not yet written. A strong reference: usage outlives a dropped app until it is written.
+_UNWRITTEN: set[BufferedUsageStore] = set()
 
 
 @atexit.register
 def _flush_at_exit() -> None:
     """A gateway mounted where our lifespan never runs still writes its last interval."""
-    for store in list(_LIVE):
+    for store in list(_UNWRITTEN):
         if store.buffered:
             try:
                 store.flush_blocking()
