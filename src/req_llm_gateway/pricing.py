@@ -59,10 +59,8 @@ class Tiered:
 Price = Decimal | Tiered
 
 
-def _at(price: Price | None, prompt_tokens: int) -> Decimal | None:
-    if price is None or isinstance(price, Decimal):
-        return price
-    return price.at(prompt_tokens)
+def _at(price: Price, prompt_tokens: int) -> Decimal:
+    return price if isinstance(price, Decimal) else price.at(prompt_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,21 +103,21 @@ class Rates:
         uncached = prompt
         if self.cache_read_mtok is not None:
             uncached -= u.cached_tokens
-            total += _at(self.cache_read_mtok, prompt) * u.cached_tokens  # type: ignore[operator]
+            total += _at(self.cache_read_mtok, prompt) * u.cached_tokens
         if self.cache_write_mtok is not None:
             uncached -= u.cache_write_tokens
-            total += _at(self.cache_write_mtok, prompt) * u.cache_write_tokens  # type: ignore[operator]
+            total += _at(self.cache_write_mtok, prompt) * u.cache_write_tokens
         if self.input_mtok is not None:
-            total += _at(self.input_mtok, prompt) * max(uncached, 0)  # type: ignore[operator]
+            total += _at(self.input_mtok, prompt) * max(uncached, 0)
         output = u.completion_tokens
         if self.output_reasoning_mtok is not None:
             output -= u.reasoning_tokens
-            total += _at(self.output_reasoning_mtok, prompt) * u.reasoning_tokens  # type: ignore[operator]
+            total += _at(self.output_reasoning_mtok, prompt) * u.reasoning_tokens
         if self.output_mtok is not None:
-            total += _at(self.output_mtok, prompt) * max(output, 0)  # type: ignore[operator]
+            total += _at(self.output_mtok, prompt) * max(output, 0)
         total /= _MILLION
         if self.requests_kcount is not None:
-            total += _at(self.requests_kcount, prompt) / _THOUSAND  # type: ignore[operator]
+            total += _at(self.requests_kcount, prompt) / _THOUSAND
         return total
 
 
@@ -285,7 +283,7 @@ class PriceRefresh:
             return cls()
         from genai_prices import UpdatePrices  # only when opted in
 
-        updater = UpdatePrices(update_interval=interval, **({"url": url} if url else {}))
+        updater = UpdatePrices(update_interval=interval) if url is None else UpdatePrices(update_interval=interval, url=url)
         updater.start()
         _log.info("price catalogue refresh on: every %.0fs from %s", interval, updater.url)
         return cls(updater)

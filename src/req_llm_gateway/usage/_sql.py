@@ -150,14 +150,15 @@ def row_from_db(values: Sequence[Any]) -> UsageRow:
     date, provider, model, key_name, *rest = values
     if isinstance(date, str):
         date = dt.date.fromisoformat(date)
-    counters = rest[: len(COUNTERS)]
-    cost, latency = rest[len(COUNTERS):]
-    return UsageRow(date, provider, model, key_name, *(int(v) for v in counters),
-                    cost_usd=Decimal(str(cost)), total_latency_ms=float(latency))
+    return _row(date, provider, model, key_name, rest)
+
+
+def _row(date: dt.date, provider: str, model: str, key_name: str, values: Sequence[Any]) -> UsageRow:
+    counters = {name: int(v) for name, v in zip(COUNTERS, values)}
+    cost, latency = values[len(COUNTERS):]
+    return UsageRow(date, provider, model, key_name, **counters,
+                    cost_usd=Decimal(str(cost if cost is not None else 0)), total_latency_ms=float(latency))
 
 
 def totals_from_db(values: Sequence[Any]) -> UsageRow:
-    counters = values[: len(COUNTERS)]
-    cost, latency = values[len(COUNTERS):]
-    return UsageRow(dt.date.min, "", "", "", *(int(v) for v in counters),
-                    cost_usd=Decimal(str(cost if cost is not None else 0)), total_latency_ms=float(latency))
+    return _row(dt.date.min, "", "", "", values)
