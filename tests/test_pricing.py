@@ -9,15 +9,25 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import threading
 from decimal import Decimal
+from pathlib import Path
 
+import httpx
 import pytest
-from genai_prices import data_snapshot
+from genai_prices import data_snapshot, wait_prices_updated_sync
 from genai_prices import types as gp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from req_llm_gateway import Settings, create_app
 from req_llm_gateway.config import ConfigError
-from req_llm_gateway.pricing import CATALOGUE_PROVIDER, Pricing, PriceError, Rates
+from req_llm_gateway.pricing import CATALOGUE_PROVIDER, PriceError, PriceRefresh, Pricing, Rates
 from req_llm_gateway.types import Usage
+from tests.conftest import serve_gateway
+from tests.fakes.server import LoopbackServer
 
 NOON = dt.datetime(2026, 11, 3, 12, 0, tzinfo=dt.timezone.utc)
 EVENING = dt.datetime(2026, 11, 3, 18, 0, tzinfo=dt.timezone.utc)
@@ -203,3 +213,40 @@ def test_every_mapped_catalogue_model_costs_what_the_catalogue_computes() -> Non
             assert ours == expected, (provider, model.id)
             compared += 1
     assert compared > 1500
+
+
+def test_a_bad_price_in_the_config_file_stops_create_app(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('[prices."openai:gpt-4o"]\ninput_mtok = "two"\noutput_mtok = "10"\n')
+    with pytest.raises(ConfigError, match=r'prices."openai:gpt-4o".input_mtok must be a number'):
+        create_app(Settings.from_env({"REQ_LLM_GATEWAY_USAGE_STORE": "memory://"}, config_path=config))
+
+
+def test_no_price_download_happens_unless_opted_in() -> None:
+    with serve_gateway() as gw:
+        r = httpx.post(gw.url + "/v1/chat/completions",
+                       json={"model": "demo:echo", "messages": [{"role": "user", "content": "x"}]})
+        assert r.json()["x_req_llm"]["cost_usd"] == 0.0000055  # 8*0.5 + 1*1.5
+        assert Pricing().cost("openai", "gpt-4o", U(1, 1)) == Decimal("0.0000125")  # the bundled catalogue
+    assert not any(t.name == "genai_prices:update" for t in threading.enumerate())
+    assert data_snapshot.get_snapshot().from_auto_update is False
+
+
+def test_opted_in_refresh_downloads_the_catalogue_from_the_configured_url() -> None:
+    catalogue = [{"id": "openai", "name": "OpenAI", "api_pattern": "x", "models": [
+        {"id": "gpt-4o", "match": {"equals": "gpt-4o"}, "prices": {"input_mtok": "1", "output_mtok": "2"}}]}]
+    fetched: list[str] = []
+
+    async def prices(request: Request) -> JSONResponse:
+        fetched.append(request.url.path)
+        return JSONResponse(catalogue)
+
+    with LoopbackServer(Starlette(routes=[Route("/data.json", prices)])) as mirror:
+        refresh = PriceRefresh.start(60, mirror.url + "/data.json")
+        try:
+            assert wait_prices_updated_sync(timeout=10) is True
+            assert fetched == ["/data.json"]
+            assert Pricing(follow_refresh=True).cost("openai", "gpt-4o", U(1000, 1000)) == Decimal("0.003")
+        finally:
+            refresh.stop()
+            data_snapshot.set_custom_snapshot(None)
