@@ -47,7 +47,7 @@ async def test_a_killed_process_keeps_what_was_flushed_before_the_kill(durable_u
     assert p.stdout.readline().strip() == "recorded"
     time.sleep(0.5)  # many flush intervals (10 ms) pass
     p.send_signal(signal.SIGKILL)
-    p.wait(timeout=10)
+    p.communicate(timeout=10)
     store = open_store(durable_url)
     assert (await store.totals(UsageQuery())).calls == 500
     await store.close()

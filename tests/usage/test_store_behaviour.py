@@ -162,3 +162,44 @@ async def test_two_stores_on_one_database_add_up(durable_url: str) -> None:
     assert (row.calls, row.cost_usd) == (100, Decimal("1.5"))
     await a.close()
     await b.close()
+
+
+def sql(url: str, statement: str) -> list[tuple[object, ...]]:
+    """Run one statement on the store's database directly, `{p}` standing for the table prefix."""
+    if url.startswith("sqlite:"):
+        import sqlite3
+
+        from req_llm_gateway.usage.sqlite import parse_sqlite_url
+
+        path, prefix, _ = parse_sqlite_url(url)
+        with sqlite3.connect(path) as conn:
+            return conn.execute(statement.format(p=prefix)).fetchall()
+    import psycopg
+
+    from req_llm_gateway.usage.postgres import split_postgres_url
+
+    dsn, prefix = split_postgres_url(url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.execute(statement.format(p=prefix))
+        return cur.fetchall() if cur.description else []
+
+
+async def test_schema_is_created_on_first_use_with_its_version(durable_url: str) -> None:
+    store = open_store(durable_url)
+    assert await store.get_all() == []
+    assert sql(durable_url, "SELECT version FROM {p}usage_schema_version") == [(1,)]
+    store.record(rec(cost="0.1"))
+    await store.flush()
+    assert [str(v) for v in sql(durable_url, "SELECT cost_usd FROM {p}usage_daily")[0]] == ["0.1"]
+    await store.close()
+
+
+async def test_a_database_from_a_newer_gateway_is_refused(durable_url: str) -> None:
+    first = open_store(durable_url)
+    await first.get_all()
+    await first.close()
+    sql(durable_url, "UPDATE {p}usage_schema_version SET version = 99")
+    store = open_store(durable_url)
+    with pytest.raises(RuntimeError, match="schema version 99"):
+        await store.get_all()
+    await store.close()

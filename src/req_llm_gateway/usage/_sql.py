@@ -1,7 +1,7 @@
 """The SQL both database stores share: versioned schema, the idempotent batch upsert, filtered reads.
 
 Tables (names carry an optional prefix, for several gateways or test runs in one database):
-    {p}usage_schema   one row: the schema version, so a later release can migrate
+    {p}usage_schema_version  one row: the schema version, so a later release can migrate
     {p}usage_daily    one row per (date, provider, model, key_name): counters, exact cost, latency
     {p}usage_writers  per writer process: the last batch applied, so a retried batch is never counted twice
 """
@@ -48,7 +48,7 @@ class Dialect:
     sum_money: str  # format string over (column)
 
     def tables(self, prefix: str) -> tuple[str, str, str]:
-        return f"{prefix}usage_schema", f"{prefix}usage_daily", f"{prefix}usage_writers"
+        return f"{prefix}usage_schema_version", f"{prefix}usage_daily", f"{prefix}usage_writers"
 
     def migrations(self, prefix: str) -> list[list[str]]:
         """Statements per version; index 0 builds version 1. Append, never edit, to migrate."""

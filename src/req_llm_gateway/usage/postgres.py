@@ -78,8 +78,15 @@ class PostgresBackend:
         loop = asyncio.get_running_loop()
         if self._loop is not loop or self._lock is None:
             # A connection belongs to the loop that opened it; a new loop (tests, the CLI) opens its own.
-            self._loop, self._lock, self._conn = loop, asyncio.Lock(), None
+            self._abandon()
+            self._loop, self._lock = loop, asyncio.Lock()
         return self._lock
+
+    def _abandon(self) -> None:
+        """Close a connection whose event loop is gone, without that loop: libpq's own close."""
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            conn.pgconn.finish()
 
     async def _run(self, fn: Any) -> Any:
         async with self._loop_lock():
@@ -133,6 +140,9 @@ class PostgresBackend:
         await self._run(lambda conn: conn.execute(f"DELETE FROM {table}"))
 
     async def close(self) -> None:
+        if self._loop is not asyncio.get_running_loop():
+            self._abandon()
+            return
         conn, self._conn = self._conn, None
-        if conn is not None and not conn.closed and self._loop is asyncio.get_running_loop():
+        if conn is not None and not conn.closed:
             await conn.close()
