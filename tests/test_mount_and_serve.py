@@ -23,7 +23,7 @@ def test_gateway_mounted_at_llm_in_fastapi_answers_the_openai_sdk() -> None:
     def home() -> dict[str, str]:
         return {"app": "host"}
 
-    host.mount("/llm", create_app(Settings.from_env({})))
+    host.mount("/llm", create_app(Settings.from_env({"REQ_LLM_GATEWAY_USAGE_STORE": "memory://"})))
     with LoopbackServer(host) as srv:
         client = openai.OpenAI(base_url=srv.url + "/llm/v1", api_key="x")
         assert client.chat.completions.create(
