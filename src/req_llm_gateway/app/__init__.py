@@ -18,6 +18,7 @@ from ..gateway import Gateway
 from ..pricing import Pricing
 from ..providers import HttpClient, build_providers
 from ..usage import open_store
+from .auth import AuthMiddleware
 from .chat import ChatCompletions
 from .middleware import RequestIdMiddleware
 from .responses import Redactor
@@ -60,7 +61,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(AuthMiddleware, settings=settings)],
         exception_handlers={HTTPException: http_exception},
         lifespan=lifespan,
     )
