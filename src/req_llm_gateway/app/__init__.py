@@ -17,12 +17,14 @@ from ..config import Settings
 from ..gateway import Gateway
 from ..pricing import Pricing
 from ..providers import HttpClient, build_providers
+from ..ratelimit import open_limiter
 from ..usage import open_store
-from .auth import AuthMiddleware
 from .chat import ChatCompletions
+from .limits import TokenMeter, token_limits
 from .middleware import RequestIdMiddleware
 from .responses import Redactor
 from .routes import health, http_exception, models_endpoint
+from .security import security_middleware
 
 __all__ = ["create_app"]
 
@@ -40,6 +42,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     http = HttpClient()
     providers = build_providers(settings, http)
     usage = open_store(settings.usage_store)
+    limiter = open_limiter(settings.rate_limit_store, settings.rate_limit_prefix)
+    if budgets := token_limits(settings):
+        usage = TokenMeter(usage, limiter, budgets)
     pricing = Pricing(settings.file.get("prices"))
     gateway = Gateway(settings, providers, pricing, usage)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
@@ -51,6 +56,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             yield
         finally:
             await usage.close()
+            await limiter.close()
             await http.close()
 
     routes = [
@@ -61,7 +67,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), Middleware(AuthMiddleware, settings=settings)],
+        middleware=[Middleware(RequestIdMiddleware), *security_middleware(settings, limiter)],
         exception_handlers={HTTPException: http_exception},
         lifespan=lifespan,
     )
@@ -69,6 +75,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     app.state.gateway = gateway
     app.state.usage = usage
     app.state.http = http
+    app.state.limiter = limiter
     return app
 
 
