@@ -15,7 +15,10 @@ from tests.fakes.server import LoopbackServer
 @contextmanager
 def serve_gateway(env: Mapping[str, str] | None = None, **overrides: Any) -> Iterator[LoopbackServer]:
     """The gateway, configured only from `env` (never the machine's environment), on loopback."""
-    settings = Settings.from_env({"REQ_LLM_GATEWAY_USAGE_STORE": "memory://", **(env or {})})
+    # A generous rate limit, so suites that send many requests never meet the default 100/minute;
+    # the rate-limit tests set their own.
+    base = {"REQ_LLM_GATEWAY_USAGE_STORE": "memory://", "REQ_LLM_GATEWAY_RATE_LIMIT": "100000/minute"}
+    settings = Settings.from_env({**base, **(env or {})})
     app = create_app(settings, **overrides)
     with LoopbackServer(app) as srv:
         srv.app = app  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Endpoint", "Settings", "ConfigError"]
+__all__ = ["ConfigError", "Endpoint", "KeySpec", "Settings"]
 
 PREFIX = "REQ_LLM_GATEWAY_"
 DEFAULT_USAGE_STORE = "sqlite:///./req_llm_gateway_usage.db"  # relative to the working directory
@@ -79,6 +79,18 @@ def _load_rows(path: Path) -> dict[str, dict[str, Any]]:
 
 
 @dataclass(frozen=True, slots=True)
+class KeySpec:
+    """One client key of the gateway: `REQ_LLM_GATEWAY_API_KEY` (named `default`), or a `[keys.NAME]`
+    table of the config file. Usage is attributed to `name`, never to the key itself."""
+
+    name: str
+    key: str = field(repr=False)
+    rate_limit: str | None = None  # None: the gateway's RATE_LIMIT
+    models: tuple[str, ...] = ()  # patterns such as "openai:gpt-4o*" or "demo:*"; empty: any model
+    tokens_per_minute: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     api_key: str | None = None
     default_provider: str = "openai"
@@ -99,6 +111,21 @@ class Settings:
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
     file: Mapping[str, Any] = field(default_factory=dict)  # the whole TOML file, for sections others read
+    # Security and resilience (docs/security.md, docs/resilience.md).
+    keys: Mapping[str, KeySpec] = field(default_factory=dict)  # by name; API_KEY is named "default"
+    public_metrics: bool = True  # with auth on, /metrics needs no key (Prometheus scrapes without one)
+    public_dashboard: bool = True  # with auth on, the dashboard page needs no key (its data, /v1/usage, does)
+    rate_limit_fail_open: bool = True  # the Redis limiter is down: let requests through (True) or 503
+    rate_limit_prefix: str = "req_llm_gateway:rl:"
+    tokens_per_minute: int | None = None  # default per-key token budget; None: unlimited
+    max_retries: int = 2
+    retry_backoff_base: float = 0.25  # seconds; full jitter over base * 2**n, capped
+    retry_backoff_cap: float = 8.0
+    retry_after_max: float = 10.0  # an upstream Retry-After longer than this is not waited for
+    circuit_failures: int = 5  # consecutive failures that open a provider's circuit
+    circuit_cooldown: float = 30.0  # seconds before an open circuit lets one probe through
+    max_header_bytes: int = 64 * 1024
+    client_timeout: float = 30.0  # seconds a client may take to send its headers, then its body
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, config_path: str | Path | None = None) -> Settings:
@@ -151,8 +178,26 @@ class Settings:
         cors = get("CORS_ORIGINS") or ()
         if isinstance(cors, str):
             cors = tuple(o.strip() for o in cors.split(",") if o.strip())
+        def flag(name: str, default: bool) -> bool:
+            raw = get(name)
+            if raw is None:
+                return default
+            return raw if isinstance(raw, bool) else _bool(str(raw), PREFIX + name)
+
+        def count(name: str, default: int) -> int:
+            raw = get(name)
+            try:
+                value = default if raw is None else int(raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{PREFIX}{name} must be a whole number, got {raw!r}") from exc
+            if value < 0:
+                raise ConfigError(f"{PREFIX}{name} must not be negative, got {raw!r}")
+            return value
+
+        api_key = get("API_KEY", "GATEWAY_API_KEY") or None
+        tpm = count("TOKENS_PER_MINUTE", 0)
         return cls(
-            api_key=get("API_KEY", "GATEWAY_API_KEY") or None,
+            api_key=api_key,
             default_provider=default,
             demo_fallback=demo_fallback,
             include_extensions=True if include is None else (include if isinstance(include, bool) else _bool(str(include), PREFIX + "INCLUDE_EXTENSIONS")),
@@ -171,6 +216,20 @@ class Settings:
             endpoints=endpoints,
             aliases=aliases,
             file=file,
+            keys=_keys(env, file, api_key, tpm or None),
+            public_metrics=flag("PUBLIC_METRICS", True),
+            public_dashboard=flag("PUBLIC_DASHBOARD", True),
+            rate_limit_fail_open=flag("RATE_LIMIT_FAIL_OPEN", True),
+            rate_limit_prefix=str(get("RATE_LIMIT_PREFIX") or "req_llm_gateway:rl:"),
+            tokens_per_minute=tpm or None,
+            max_retries=count("MAX_RETRIES", 2),
+            retry_backoff_base=num("RETRY_BACKOFF_BASE", 0.25),
+            retry_backoff_cap=num("RETRY_BACKOFF_CAP", 8.0),
+            retry_after_max=num("RETRY_AFTER_MAX", 10.0),
+            circuit_failures=count("CIRCUIT_FAILURES", 5),
+            circuit_cooldown=num("CIRCUIT_COOLDOWN", 30.0),
+            max_header_bytes=num("MAX_HEADER_BYTES", 64 * 1024, int),
+            client_timeout=num("CLIENT_TIMEOUT", 30.0),
         )
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -209,6 +268,32 @@ def _endpoints(env: Mapping[str, str], file: Mapping[str, Any]) -> tuple[dict[st
         for alias in row.get("aliases", ()):
             aliases[alias] = name
     return endpoints, aliases
+
+
+def _keys(env: Mapping[str, str], file: Mapping[str, Any], api_key: str | None, tpm: int | None) -> dict[str, KeySpec]:
+    """The client keys: API_KEY as "default", plus each `[keys.NAME]` (`key` or `key_env`,
+    `rate_limit`, `models`, `tokens_per_minute`)."""
+    keys: dict[str, KeySpec] = {}
+    if api_key:
+        keys["default"] = KeySpec("default", api_key, tokens_per_minute=tpm)
+    for name, row in file.get("keys", {}).items():
+        where = f"[keys.{name}]"
+        if not isinstance(row, Mapping):
+            raise ConfigError(f"{where} must be a table")
+        key = row.get("key") or (env.get(row["key_env"]) if row.get("key_env") else None)
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{where} needs `key`, or `key_env` naming a set environment variable")
+        models = row.get("models", ())
+        key_tpm = row.get("tokens_per_minute")  # else the gateway's TOKENS_PER_MINUTE
+        if isinstance(models, str) or not all(isinstance(m, str) for m in models):
+            raise ConfigError(f"{where} models must be a list of strings")
+        if key_tpm is not None and (type(key_tpm) is not int or key_tpm <= 0):
+            raise ConfigError(f"{where} tokens_per_minute must be a positive integer")
+        if any(k.key == key for k in keys.values()):
+            raise ConfigError(f"{where} uses the same key as another entry")
+        rate = row.get("rate_limit")
+        keys[name] = KeySpec(name, key, str(rate) if rate is not None else None, tuple(models), key_tpm or tpm)
+    return keys
 
 
 _ROW_KEYS = frozenset(

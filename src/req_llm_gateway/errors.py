@@ -6,11 +6,14 @@
     ├── Unauthorized                  401 authentication_error / invalid_api_key
     ├── Forbidden                     403 permission_error / model_not_allowed
     ├── NotFound                      404 invalid_request_error / model_not_found
+    ├── RequestTimeout                408 invalid_request_error / request_timeout
     ├── PayloadTooLarge               413 invalid_request_error / payload_too_large
     ├── RateLimited                   429 rate_limit_error / rate_limit_exceeded (+ Retry-After)
+    ├── HeadersTooLarge               431 invalid_request_error / headers_too_large
     ├── UpstreamError                 502 upstream_error (or the upstream's 4xx, passed on)
     │   └── UpstreamUnavailable       502 upstream_error / upstream_unavailable (connect/reset)
-    ├── ServiceUnavailable            503 server_error / service_unavailable
+    ├── ServiceUnavailable            503 server_error / service_unavailable (+ Retry-After)
+    │   └── CircuitOpen               503 server_error / circuit_open (a failing provider is rested)
     └── UpstreamTimeout               504 timeout_error
 """
 
@@ -20,12 +23,15 @@ from typing import Any
 
 __all__ = [
     "BadRequest",
+    "CircuitOpen",
     "Forbidden",
     "GatewayError",
+    "HeadersTooLarge",
     "NotFound",
     "PayloadTooLarge",
     "ProviderNotConfigured",
     "RateLimited",
+    "RequestTimeout",
     "ServiceUnavailable",
     "Unauthorized",
     "UpstreamError",
@@ -90,6 +96,18 @@ class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"
     code = "payload_too_large"
+
+
+class RequestTimeout(GatewayError):
+    status = 408
+    type = "invalid_request_error"
+    code = "request_timeout"
+
+
+class HeadersTooLarge(GatewayError):
+    status = 431
+    type = "invalid_request_error"
+    code = "headers_too_large"
 
 
 class RateLimited(GatewayError):
@@ -173,6 +191,19 @@ class ServiceUnavailable(GatewayError):
     status = 503
     type = "server_error"
     code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(max(1, int(-(-self.retry_after // 1))))}
+
+
+class CircuitOpen(ServiceUnavailable):
+    code = "circuit_open"
 
 
 class UpstreamTimeout(GatewayError):

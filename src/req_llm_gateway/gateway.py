@@ -1,10 +1,12 @@
-"""The use case: resolve the provider -> call it -> price -> record usage -> emit telemetry. No ASGI here.
+"""The use case: resolve the provider -> call it (retries, fallbacks: resilience.py) -> price -> record
+usage -> emit telemetry. No ASGI here. Usage and cost belong to the provider that answered.
 
 Events (see docs/telemetry.md):
     ("req_llm_gateway", "request", "start")      {system_time, monotonic_time}; {provider, model, request_id, stream}
     ("req_llm_gateway", "request", "stop")       {duration, prompt_tokens, completion_tokens, total_tokens,
                                                   cost_usd, cached_tokens, reasoning_tokens, upstream_duration,
-                                                  [time_to_first_token]}; start metadata + {finish_reasons}
+                                                  [time_to_first_token]}; start metadata + {finish_reasons,
+                                                  provider_used, model_used} (who answered: a fallback may)
     ("req_llm_gateway", "request", "exception")  {duration, upstream_duration}; start metadata + {kind, reason, stacktrace}
 """
 
@@ -23,6 +25,7 @@ from .config import Settings
 from .errors import GatewayError, NotFound, ProviderNotConfigured
 from .pricing import Pricing
 from .providers.base import Provider
+from .resilience import Resilience
 from .types import ChatChunk, ChatRequest, ChatResponse, Usage
 from .usage.store import UsageRecord, UsageStore
 
@@ -52,6 +55,7 @@ class Gateway:
         usage: UsageStore,
         *,
         wall_clock: Callable[[], float] = time.time,
+        resilience: Resilience | None = None,
     ) -> None:
         self.settings = settings
         self.providers = providers
@@ -59,6 +63,7 @@ class Gateway:
         self.usage = usage
         self.wall_clock = wall_clock
         self._aliases = dict(settings.aliases)
+        self.resilience = resilience or Resilience(settings, self.resolve)
 
     def resolve(self, req: ChatRequest) -> Provider:
         """The provider for `req`, or `NotFound` / `ProviderNotConfigured` saying what to do."""
@@ -78,11 +83,15 @@ class Gateway:
     def _meta(self, provider: str, req: ChatRequest, request_id: str) -> dict[str, Any]:
         return {"provider": provider, "model": req.model, "request_id": request_id, "stream": req.stream}
 
-    def _extension(self, provider: str, latency_ms: float, cost: Decimal | None) -> dict[str, Any] | None:
+    def _extension(self, provider: str, latency_ms: float, cost: Decimal | None,
+                   fallback_from: str | None = None) -> dict[str, Any] | None:
         if not self.settings.include_extensions:
             return None
-        return {"provider": provider, "latency_ms": round(latency_ms, 3),
-                "cost_usd": float(cost) if cost is not None else None}
+        ext = {"provider": provider, "latency_ms": round(latency_ms, 3),
+               "cost_usd": float(cost) if cost is not None else None}
+        if fallback_from:
+            ext["fallback_from"] = fallback_from
+        return ext
 
     def _record(self, provider: str, model: str, ok: bool, usage: Usage | None, cost: Decimal | None,
                 duration_ns: int, key_name: str) -> None:
@@ -115,18 +124,21 @@ class Gateway:
         """Answer a non-stream request: one start, then one stop or exception event."""
         provider, meta, start = self._begin(req, request_id)
         try:
-            response = await provider.complete(req)
+            response, used = await self.resilience.complete(provider, req, request_id)
         except BaseException as exc:
             duration = time.monotonic_ns() - start
             self._exception(meta, duration, duration, exc)
             self._record(provider.id, req.model, False, None, None, duration, key_name)
             raise
         duration = time.monotonic_ns() - start
-        cost = self.pricing.cost(provider.id, req.model, response.usage)
+        pid, model = used.provider.id, used.req.model
+        cost = self.pricing.cost(pid, model, response.usage)
         latency_ms = duration / 1e6
-        self._record(provider.id, req.model, True, response.usage, cost, duration, key_name)
+        self._record(pid, model, True, response.usage, cost, duration, key_name)
+        meta.update(provider_used=pid, model_used=model)
         self._stop(meta, time.monotonic_ns() - start, response.usage, cost, duration, response.finish_reasons)
-        return Completion(response, cost, latency_ms, self._extension(provider.id, latency_ms, cost))
+        origin = f"{provider.id}:{req.model}" if used.fallback else None
+        return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin))
 
     def _begin(self, req: ChatRequest, request_id: str) -> tuple[Provider, dict[str, Any], int]:
         start = time.monotonic_ns()
@@ -149,16 +161,31 @@ class Gateway:
         finish: list[str] = []
         ttft = 0
         upstream_ns = 0
-        chunks = provider.stream(req)
+        pid, model = provider.id, req.model
+        t0 = time.monotonic_ns()
+        try:
+            used, first, chunks = await self.resilience.open_stream(provider, req, request_id)
+        except BaseException as exc:
+            duration = time.monotonic_ns() - start
+            self._exception(meta, duration, duration, exc)
+            self._record(pid, model, False, None, None, duration, key_name)
+            raise
+        pid, model = used.provider.id, used.req.model
+        origin = f"{provider.id}:{req.model}" if used.fallback else None
+        meta.update(provider_used=pid, model_used=model)
+        first_at = time.monotonic_ns()
         try:
             try:
                 while True:
-                    t0 = time.monotonic_ns()
-                    try:
-                        chunk = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    t1 = time.monotonic_ns()
+                    if first is not None:  # waited for (with any retries) by open_stream
+                        chunk, first, t1 = first, None, first_at
+                    else:
+                        t0 = time.monotonic_ns()
+                        try:
+                            chunk = await chunks.__anext__()
+                        except StopAsyncIteration:
+                            break
+                        t1 = time.monotonic_ns()
                     upstream_ns += t1 - t0
                     if not ttft:
                         ttft = t1 - start
@@ -166,23 +193,24 @@ class Gateway:
                         finish.append(chunk.finish_reason)
                     if chunk.usage is not None:
                         usage = chunk.usage
-                        cost = self.pricing.cost(provider.id, req.model, usage)
-                        if not self._shape_usage_chunk(chunk, req, provider.id, (t1 - start) / 1e6, cost):
+                        cost = self.pricing.cost(pid, model, usage)
+                        if not self._shape_usage_chunk(chunk, req, pid, (t1 - start) / 1e6, cost, origin):
                             continue
                     yield chunk
             finally:
                 await chunks.aclose()
         except BaseException as exc:
             duration = time.monotonic_ns() - start
+            self.resilience.stream_failed(used, exc)
             self._exception(meta, duration, upstream_ns, exc)
-            self._record(provider.id, req.model, False, usage, cost, duration, key_name)
+            self._record(pid, model, False, usage, cost, duration, key_name)
             raise
         duration = time.monotonic_ns() - start
-        self._record(provider.id, req.model, True, usage, cost, duration, key_name)
+        self._record(pid, model, True, usage, cost, duration, key_name)
         self._stop(meta, duration, usage, cost, upstream_ns, finish, {"time_to_first_token": ttft})
 
     def _shape_usage_chunk(self, chunk: ChatChunk, req: ChatRequest, provider: str, latency_ms: float,
-                           cost: Decimal | None) -> bool:
+                           cost: Decimal | None, origin: str | None = None) -> bool:
         """Make the usage chunk what the client asked for; False means drop it."""
         if not req.include_usage:
             obj = chunk.as_obj()
@@ -190,7 +218,7 @@ class Gateway:
                 return False
             obj.pop("usage", None)
             return True
-        ext = self._extension(provider, latency_ms, cost)
+        ext = self._extension(provider, latency_ms, cost, origin)
         if ext is not None:
             chunk.as_obj()["x_req_llm"] = ext
         return True

@@ -19,11 +19,14 @@ from ..dashboard import dashboard_routes
 from ..gateway import Gateway
 from ..pricing import Pricing, PriceRefresh
 from ..providers import HttpClient, build_providers
+from ..ratelimit import open_limiter
 from ..usage import open_store
 from .chat import ChatCompletions
+from .limits import TokenMeter, token_limits
 from .middleware import RequestIdMiddleware
 from .responses import Redactor
 from .routes import health, http_exception, models_endpoint
+from .security import security_middleware
 from .usage_api import usage_endpoint
 
 __all__ = ["create_app"]
@@ -42,6 +45,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     http = HttpClient()
     providers = build_providers(settings, http)
     usage = open_store(settings.usage_store, settings.usage_flush_interval)
+    limiter = open_limiter(settings.rate_limit_store, settings.rate_limit_prefix)
+    if budgets := token_limits(settings):
+        usage = TokenMeter(usage, limiter, budgets)
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
     gateway = Gateway(settings, providers, pricing, usage)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
@@ -56,6 +62,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         finally:
             refresh.stop()
             await usage.close()
+            await limiter.close()
             await http.close()
 
     routes = [
@@ -69,7 +76,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), *security_middleware(settings, limiter)],
         exception_handlers={HTTPException: http_exception},
         lifespan=lifespan,
     )
@@ -77,6 +84,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     app.state.gateway = gateway
     app.state.usage = usage
     app.state.http = http
+    app.state.limiter = limiter
     return app
 
 

@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from ..errors import BadRequest, GatewayError, PayloadTooLarge
+from ..errors import BadRequest, Forbidden, GatewayError, PayloadTooLarge
 from ..gateway import Gateway
 from ..types import ChatRequest
+from .auth import model_allowed
 from .responses import DONE, Redactor, encode_completion, error_body, send_bytes, sse_error, sse_event
 
 __all__ = ["ChatCompletions", "read_body"]
@@ -66,6 +67,11 @@ class ChatCompletions:
                 raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
             req = ChatRequest.from_openai(data, self.settings.default_provider)
             key_name = state.get("key_name", "")
+            spec = state.get("api_key")
+            if spec is not None:
+                provider = self.settings.aliases.get(req.provider, req.provider)
+                if not model_allowed(spec, provider, req.model):
+                    raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
             if req.stream:
                 await self._stream(req, rid, key_name, receive, send)
                 return

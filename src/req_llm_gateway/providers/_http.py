@@ -173,7 +173,8 @@ class HttpProvider:
                 raise
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 raise UpstreamError(
-                    f"The {self.id} provider sent a stream event the gateway cannot read.", upstream_body=repr(exc)
+                    f"The {self.id} provider sent a stream event the gateway cannot read.",
+                    upstream_status=resp.status, upstream_body=repr(exc),
                 ) from exc
         finally:
             resp.close()  # drops the connection if the stream did not finish: the upstream stops generating

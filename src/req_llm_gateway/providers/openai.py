@@ -57,6 +57,9 @@ class OpenAIWire:
                 return
             if ev.event == "error" or data.startswith(b'{"error"'):
                 raise self._stream_error(data)
+            if not data.startswith(b"{") or not (data.endswith(b"}") or data.rstrip().endswith(b"}")):
+                # a cheap framing check: events are relayed unparsed, and a broken one would break the client
+                raise ValueError("a stream event that is not a JSON object")
             chunk = ChatChunk(data=data)
             if b'"usage":{' in data or b'"usage": {' in data:
                 obj = orjson.loads(data)

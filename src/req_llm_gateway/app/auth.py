@@ -1,0 +1,114 @@
+"""Client authentication as pure ASGI middleware: `Authorization: Bearer <key>` checked in constant time
+against the configured keys; the key's *name* goes to `scope["state"]["key_name"]` for usage attribution.
+Also which models a key may use (`model_allowed`), checked by the chat endpoint."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..config import KeySpec, Settings
+from ..errors import Unauthorized
+from .responses import Redactor, error_body, send_bytes
+
+__all__ = ["AuthMiddleware", "KeyRing", "bearer_token", "client_keys", "model_allowed", "route_path"]
+
+ALWAYS_OPEN = frozenset({"/health", "/openapi.json"})
+_CHALLENGE = (b"www-authenticate", b'Bearer realm="req-llm-gateway"')
+
+
+def route_path(scope: Scope) -> str:
+    """The path inside the gateway, wherever it is mounted (`/llm/health` under `/llm` -> `/health`)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):] or "/"
+    return path
+
+
+def bearer_token(scope: Scope) -> bytes | None:
+    """The token of `Authorization: Bearer <token>`, or None when there is none."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            token = token.strip()
+            return token if scheme.lower() == b"bearer" and token else None
+    return None
+
+
+class KeyRing:
+    """The configured keys; `match` compares the presented token with every one of them in constant
+    time, so neither the answer's timing nor its order says how much of a key was right."""
+
+    def __init__(self, keys: Iterable[KeySpec]) -> None:
+        self._keys = [(k.key.encode(), k) for k in keys]
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def match(self, token: bytes) -> KeySpec | None:
+        found = None
+        for key, spec in self._keys:
+            if hmac.compare_digest(key, token):
+                found = spec
+        return found
+
+
+def client_keys(settings: Settings) -> dict[str, KeySpec]:
+    """The named keys, with `settings.api_key` as "default" (also when given as an override)."""
+    keys = dict(settings.keys)
+    if settings.api_key and keys.get("default", KeySpec("", "")).key != settings.api_key:
+        keys["default"] = KeySpec("default", settings.api_key, tokens_per_minute=settings.tokens_per_minute)
+    return keys
+
+
+def model_allowed(spec: KeySpec, provider: str, model: str) -> bool:
+    """Whether `spec` may call `provider:model`. Patterns are shell-style: `openai:gpt-4o*`, `demo:*`;
+    a pattern without a colon matches the model name at any provider. No patterns: any model."""
+    if not spec.models:
+        return True
+    full = f"{provider}:{model}"
+    return any(fnmatchcase(full, p) if ":" in p else fnmatchcase(model, p) for p in spec.models)
+
+
+class AuthMiddleware:
+    """With keys configured, every route except /health and /openapi.json (and, by setting, /metrics and
+    the dashboard page) answers 401 in OpenAI's error shape unless a configured key is presented."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.ring = KeyRing(client_keys(settings).values())
+        self.public_metrics = settings.public_metrics
+        self.public_dashboard = settings.public_dashboard
+
+    def is_open(self, path: str) -> bool:
+        if path in ALWAYS_OPEN:
+            return True
+        if path == "/metrics":
+            return self.public_metrics
+        if path == "/dashboard" or path.startswith("/dashboard/"):
+            return self.public_dashboard
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.ring:
+            await self.app(scope, receive, send)
+            return
+        token = bearer_token(scope)
+        spec = self.ring.match(token) if token is not None else None
+        state: dict[str, Any] = scope.setdefault("state", {})
+        if spec is not None:
+            state["key_name"] = spec.name
+            state["api_key"] = spec
+        elif not self.is_open(route_path(scope)):
+            if token is None:
+                err = Unauthorized("Missing API key: send the header `Authorization: Bearer` followed by your key.")
+            else:
+                err = Unauthorized("Incorrect API key provided.")
+            await send_bytes(send, 401, error_body(err, False, Redactor()), [_CHALLENGE])
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,160 @@
+"""Rate limiting as pure ASGI middleware: requests per key (or per client address without auth), an
+optional token budget per key, `x-ratelimit-*` headers on every limited response, 429 with Retry-After.
+`TokenMeter` charges each finished request's tokens to its key's budget, as a usage-store decorator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import ConfigError, Settings
+from ..errors import GatewayError, RateLimited, ServiceUnavailable
+from ..ratelimit import Decision, Limit, Limiter, LimiterUnavailable
+from ..usage.store import UsageRecord, UsageStore
+from .auth import client_keys, route_path
+from .responses import Redactor, error_body, send_bytes
+
+__all__ = ["RateLimitMiddleware", "TokenMeter", "token_limits"]
+
+_log = logging.getLogger("req_llm_gateway.ratelimit")
+UNLIMITED_PATHS = frozenset({"/health", "/metrics", "/openapi.json"})
+_WARN_EVERY = 30.0
+
+
+def _parse(text: str, where: str) -> Limit | None:
+    try:
+        return Limit.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def token_limits(settings: Settings) -> dict[str, Limit]:
+    """Token budgets per key name, from `tokens_per_minute`."""
+    return {name: Limit(spec.tokens_per_minute, 60.0)
+            for name, spec in client_keys(settings).items() if spec.tokens_per_minute}
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: Limiter) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.default = _parse(settings.rate_limit, "REQ_LLM_GATEWAY_RATE_LIMIT")
+        self.per_key = {name: _parse(spec.rate_limit, f"[keys.{name}] rate_limit")
+                        for name, spec in client_keys(settings).items() if spec.rate_limit is not None}
+        self.tokens = token_limits(settings)
+        self.fail_open = settings.rate_limit_fail_open
+        self._warned = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _unlimited(route_path(scope)):
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        name: str | None = state.get("key_name") or None
+        if name is not None:
+            ident, limit = "key:" + name, self.per_key.get(name, self.default)
+        else:
+            client = scope.get("client")
+            ident, limit = "ip:" + (client[0] if client else "unknown"), self.default
+        headers: list[tuple[bytes, bytes]] = []
+        try:
+            if limit is not None:
+                decision = await self.limiter.hit(ident, limit)
+                headers = decision.headers()
+                if not decision.allowed:
+                    await self._deny(send, decision, headers, f"Rate limit of {_human(limit)} exceeded.")
+                    return
+            budget = self.tokens.get(name) if name is not None else None
+            if budget is not None:
+                tokens = await self.limiter.budget(ident, budget)
+                headers += [(k + b"-tokens", v) for k, v in tokens.headers()]
+                if not tokens.allowed:
+                    await self._deny(send, tokens, headers, f"Token budget of {budget.amount} tokens per minute used up.")
+                    return
+        except LimiterUnavailable as exc:
+            self._warn(exc)
+            if not self.fail_open:
+                err = ServiceUnavailable("The rate limiter is unavailable; retry shortly.", retry_after=1,
+                                         code="rate_limiter_unavailable")
+                await _send_error(send, err, [])
+                return
+            headers = []
+
+        if not headers:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _deny(self, send: Send, decision: Decision, headers: list[tuple[bytes, bytes]], message: str) -> None:
+        await _send_error(send, RateLimited(message, retry_after=max(decision.reset, 0.001)), headers)
+
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned >= _WARN_EVERY:
+            self._warned = now
+            policy = "letting requests through" if self.fail_open else "refusing requests (503)"
+            _log.warning("rate limiter unavailable (%s); %s", exc, policy)
+
+
+def _unlimited(path: str) -> bool:
+    return path in UNLIMITED_PATHS or path == "/dashboard" or path.startswith("/dashboard/")
+
+
+def _human(limit: Limit) -> str:
+    names = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}
+    unit = names.get(limit.period)
+    return f"{limit.amount} requests per {unit}" if unit else f"{limit.amount} requests per {limit.period:g} seconds"
+
+
+async def _send_error(send: Send, err: GatewayError, headers: list[tuple[bytes, bytes]]) -> None:
+    extra = [(k.encode(), v.encode()) for k, v in err.headers().items()]
+    await send_bytes(send, err.status, error_body(err, False, Redactor()), extra + headers)
+
+
+class TokenMeter:
+    """A `UsageStore` that also charges each record's total tokens to its key's token budget.
+    Everything else is the wrapped store's."""
+
+    def __init__(self, store: UsageStore, limiter: Limiter, limits: dict[str, Limit]) -> None:
+        self.store = store
+        self.limiter = limiter
+        self.limits = limits
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def record(self, rec: UsageRecord) -> None:
+        self.store.record(rec)
+        limit = self.limits.get(rec.key_name)
+        if limit is None or rec.usage is None or not rec.usage.total_tokens:
+            return
+        task = asyncio.get_running_loop().create_task(self._spend("key:" + rec.key_name, rec.usage.total_tokens, limit))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _spend(self, ident: str, tokens: int, limit: Limit) -> None:
+        try:
+            await self.limiter.spend(ident, tokens, limit)
+        except LimiterUnavailable as exc:
+            _log.warning("could not charge %d tokens to %s: %s", tokens, ident, exc)
+
+    async def flush(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.store.flush()
+
+    async def close(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.store.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
