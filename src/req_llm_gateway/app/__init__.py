@@ -20,6 +20,7 @@ from ..providers import HttpClient, build_providers
 from ..usage import open_store
 from .chat import ChatCompletions
 from .middleware import RequestIdMiddleware
+from .observability import metrics_endpoint, setup_observability
 from .responses import Redactor
 from .routes import health, http_exception, models_endpoint
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     pricing = Pricing(settings.file.get("prices"))
     gateway = Gateway(settings, providers, pricing, usage)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
+    observability = setup_observability(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,6 +51,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         try:
             yield
         finally:
+            observability.close()
             await usage.close()
             await http.close()
 
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(observability.prometheus), methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     app.state.gateway = gateway
     app.state.usage = usage
     app.state.http = http
+    app.state.observability = observability
     return app
 
 
