@@ -221,7 +221,8 @@ def from_env(env: Mapping[str, str]) -> OpenTelemetry | None:
     attributes["service.name"] = env.get("OTEL_SERVICE_NAME") or attributes.get("service.name") or "req-llm-gateway"
     resource = Resource.create(attributes)
     common = _headers(env.get("OTEL_EXPORTER_OTLP_HEADERS"))
-    tracer_provider = meter_provider = None
+    tracer_provider: Any = None
+    meter_provider: Any = None
     if traces_url:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace import TracerProvider

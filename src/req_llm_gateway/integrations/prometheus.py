@@ -8,7 +8,7 @@ Attaches to request start/stop/exception and upstream stop/exception. The metric
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
@@ -50,7 +50,7 @@ class _Series:
 
     def make(self, name: str) -> Any:
         m, p, mo = self.metrics, self.provider, self.model
-        child = {
+        makers: dict[str, Callable[[], Any]] = {
             "success": lambda: m.requests.labels(p, mo, "success"),
             "error": lambda: m.requests.labels(p, mo, "error"),
             "cancelled": lambda: m.requests.labels(p, mo, "cancelled"),
@@ -62,7 +62,8 @@ class _Series:
             "overhead": lambda: m.overhead.labels(p),
             "attempt_ok": lambda: m.attempts.labels(p, mo, "success"),
             "attempt_err": lambda: m.attempts.labels(p, mo, "error"),
-        }[name]()
+        }
+        child = makers[name]()
         setattr(self, name, child)
         return child
 
@@ -144,7 +145,7 @@ class PrometheusMetrics:
         if self.multiprocess_dir:
             from prometheus_client import multiprocess
 
-            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition body and its content type (OpenMetrics if `accept` asks for it)."""
@@ -153,7 +154,7 @@ class PrometheusMetrics:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)
+            multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
         encoder, content_type = choose_encoder(accept or "")
         return encoder(registry), content_type
 

@@ -47,7 +47,7 @@ class StatsdMetrics:
                  flush_interval: float = 0.3, known_models: Mapping[str, Iterable[str]] | None = None,
                  max_models: int = 100, client: Any = None) -> None:
         if client is None:
-            from datadog.dogstatsd import DogStatsd
+            from datadog.dogstatsd.base import DogStatsd
 
             client = DogStatsd(
                 host=host, port=port, namespace=prefix or None,
