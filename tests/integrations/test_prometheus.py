@@ -57,7 +57,8 @@ def test_upstream_failure_counts_an_error_and_an_upstream_error_exception(gw: An
                  kind="rate_limit_error") == 1
     assert value(s, "req_llm_gateway_requests_total", **err, outcome="success") is None
     assert value(s, "req_llm_gateway_request_duration_milliseconds_count", **err) is None  # successes only
-    assert value(s, "req_llm_gateway_overhead_milliseconds_count", provider="demo") == 2
+    assert value(s, "req_llm_gateway_overhead_milliseconds_count", **err) == 1
+    assert value(s, "req_llm_gateway_overhead_milliseconds_count", provider="demo", model="ratelimit") == 1
     assert value(s, "req_llm_gateway_requests_in_flight", provider="demo") == 0
 
 
@@ -104,8 +105,9 @@ def test_overhead_is_a_response_header_and_a_sub_millisecond_histogram(gw: Any) 
     les = sorted(float(dict(ls)["le"]) for (n, ls) in s
                  if n == "req_llm_gateway_overhead_milliseconds_bucket" and dict(ls)["le"] != "+Inf")
     assert les[:3] == [0.05, 0.1, 0.25]
-    assert value(s, "req_llm_gateway_overhead_milliseconds_count", provider="demo") == 1
-    total = value(s, "req_llm_gateway_overhead_milliseconds_sum", provider="demo")
+    slow = {"provider": "demo", "model": "slow-2"}
+    assert value(s, "req_llm_gateway_overhead_milliseconds_count", **slow) == 1
+    total = value(s, "req_llm_gateway_overhead_milliseconds_sum", **slow)
     assert total is not None and 0 < total < 20  # the 20 ms upstream wait is not overhead
 
 

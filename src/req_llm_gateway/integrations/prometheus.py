@@ -59,7 +59,7 @@ class _Series:
             "completion": lambda: m.tokens.labels(p, mo, "completion"),
             "cost": lambda: m.cost.labels(p, mo),
             "ttft": lambda: m.ttft.labels(p, mo),
-            "overhead": lambda: m.overhead.labels(p),
+            "overhead": lambda: m.overhead.labels(p, mo),
             "attempt_ok": lambda: m.attempts.labels(p, mo, "success"),
             "attempt_err": lambda: m.attempts.labels(p, mo, "error"),
         }
@@ -109,7 +109,7 @@ class PrometheusMetrics:
                               "request to its first chunk, in milliseconds.", pm, buckets=TTFT_BUCKETS, registry=r)
         self.overhead = Histogram("req_llm_gateway_overhead_milliseconds", "The gateway's own time per "
                                   "request (duration minus time waiting on the upstream), in milliseconds.",
-                                  ["provider"], buckets=OVERHEAD_BUCKETS, registry=r)
+                                  pm, buckets=OVERHEAD_BUCKETS, registry=r)
         self.attempts = Counter("req_llm_gateway_upstream_attempts", "Calls to upstream providers, retries "
                                 "and fallbacks included, by outcome.", [*pm, "outcome"], registry=r)
         self._series: dict[tuple[str, str], _Series] = {}  # by label values: bounded by the guard
