@@ -212,3 +212,20 @@ def test_mounted_app_serves_metrics_without_running_its_lifespan() -> None:
         chat(srv.url + "/llm", "demo:demo")
         assert value(scrape(srv.url + "/llm"), "req_llm_gateway_requests_total", **DEMO, outcome="success") == 1
     inner.state.observability.close()
+
+
+def test_a_client_leaving_mid_stream_counts_as_cancelled_and_leaves_nothing_in_flight(gw: Any) -> None:
+    body = {"model": "demo:slow", "stream": True, "messages": [{"role": "user", "content": "hi"}]}  # 50 ms a word
+    with httpx.Client() as client, client.stream("POST", gw.url + "/v1/chat/completions", json=body) as r:
+        assert next(r.iter_lines()).startswith("data: ")
+    slow = {"provider": "demo", "model": "slow"}
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        s = scrape(gw.url)
+        if value(s, "req_llm_gateway_requests_total", **slow, outcome="cancelled"):
+            break
+        time.sleep(0.02)
+    assert value(s, "req_llm_gateway_requests_total", **slow, outcome="cancelled") == 1
+    assert value(s, "req_llm_gateway_exceptions_total", **slow, kind="cancelled") == 1
+    assert value(s, "req_llm_gateway_requests_in_flight", provider="demo") == 0
+    assert value(s, "req_llm_gateway_requests_total", **slow, outcome="success") is None

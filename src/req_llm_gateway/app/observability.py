@@ -34,7 +34,7 @@ class Observability:
     handler_ids: list[Any] = field(default_factory=list)
 
     def log_event(self, event: Any, measurements: dict[str, Any], metadata: dict[str, Any], _config: Any) -> None:
-        request_logging._handle(event, measurements, metadata, self.request_log)  # type: ignore[arg-type]
+        request_logging.handle_event(event, measurements, metadata, self.request_log)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Detach every handler of this app and flush the exporters. Safe to call twice."""

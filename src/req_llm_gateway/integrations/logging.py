@@ -12,7 +12,7 @@ from typing import Any
 from .. import telemetry
 from ._events import EXCEPTION, START, STOP, error_kind, format_cost
 
-__all__ = ["HANDLER_ID", "LOGGER_NAME", "describe_error", "detach", "setup"]
+__all__ = ["HANDLER_ID", "LOGGER_NAME", "describe_error", "detach", "handle_event", "setup"]
 
 HANDLER_ID = "req_llm_gateway.logging"
 LOGGER_NAME = "req_llm_gateway.requests"
@@ -26,7 +26,7 @@ def setup(logger: logging.Logger | str | None = None, *, handler_id: Any = HANDL
         llm_logging.setup()                      # logger "req_llm_gateway.requests"
     """
     log = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger or LOGGER_NAME)
-    telemetry.attach_many(handler_id, [START, STOP, EXCEPTION], _handle, log)
+    telemetry.attach_many(handler_id, [START, STOP, EXCEPTION], handle_event, log)
     return handler_id
 
 
@@ -48,7 +48,8 @@ def describe_error(metadata: dict[str, Any]) -> str:
     return f"{type(reason).__name__}({', '.join(parts)})"
 
 
-def _handle(event: Any, m: dict[str, Any], md: dict[str, Any], log: logging.Logger) -> None:
+def handle_event(event: Any, m: dict[str, Any], md: dict[str, Any], log: logging.Logger) -> None:
+    """The handler itself; `config` is the logger to write to."""
     phase = event[2]
     provider, model = md["provider"], md["model"]
     if phase == "start":
