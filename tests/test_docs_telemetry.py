@@ -57,8 +57,8 @@ def test_every_python_block_in_the_telemetry_docs_runs(handlers_restored: None, 
         "gen_ai.usage.input_tokens 8",
         "['gen_ai.client.operation.duration', 'gen_ai.client.token.usage']",
     ]
-    for line in expected:
-        assert line in out, line
+    for text in expected:
+        assert text in out, text
     # the Prometheus block prints 1.0, 20.0, 1.0, 1.0, 0.0 in a row, the overhead block True
     assert "1.0\n20.0\n1.0\n1.0\n0.0\n" in out
     assert "\nTrue\n" in out

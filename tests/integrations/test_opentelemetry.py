@@ -42,6 +42,8 @@ class Otel:
 
     def points(self, name: str) -> list[Any]:
         data = self.reader.get_metrics_data()
+        if data is None:
+            return []
         return [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
                 if m.name == name for p in m.data.data_points]
 

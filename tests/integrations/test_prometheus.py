@@ -82,7 +82,12 @@ def test_stream_records_time_to_first_token_tokens_and_cost(gw: Any) -> None:
 
 def test_in_flight_gauge_counts_a_slow_request_while_it_runs(gw: Any) -> None:
     done = threading.Event()
-    t = threading.Thread(target=lambda: (chat(gw.url, "demo:slow-40"), done.set()))
+
+    def slow_request() -> None:
+        chat(gw.url, "demo:slow-40")
+        done.set()
+
+    t = threading.Thread(target=slow_request)
     t.start()
     seen = 0.0
     deadline = time.monotonic() + 5
@@ -152,8 +157,8 @@ def test_two_apps_have_their_own_registries_and_detach_their_handlers_at_shutdow
     before = ours()
     with serve_gateway() as a, serve_gateway() as b:
         assert len(ours() - before) == 2
-        a_reg = a.app.state.observability.prometheus.registry
-        assert a_reg is not b.app.state.observability.prometheus.registry
+        a_reg = getattr(a, "app").state.observability.prometheus.registry
+        assert a_reg is not getattr(b, "app").state.observability.prometheus.registry
         chat(a.url, "demo:demo")
         # telemetry is process-wide, like :telemetry: both apps' handlers see the request
         assert value(scrape(b.url), "req_llm_gateway_requests_total", **DEMO, outcome="success") == 1

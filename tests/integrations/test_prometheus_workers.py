@@ -31,7 +31,7 @@ def _requests_by_pid(metrics_dir: Path) -> dict[int, float]:
     out: dict[int, float] = {}
     for path in glob.glob(str(metrics_dir / "counter_*.db")):
         pid = int(re.findall(r"counter_(\d+)\.db", path)[0])
-        for metric in MultiProcessCollector.merge([path], accumulate=True):
+        for metric in MultiProcessCollector.merge([path], accumulate=True):  # type: ignore[no-untyped-call]
             for s in metric.samples:
                 if s.name == "req_llm_gateway_requests_total" and s.labels.get("outcome") == "success":
                     out[pid] = out.get(pid, 0) + s.value
