@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from .cli_usage import add_usage_command, usage_command
 from .config import PREFIX, ConfigError, Settings
@@ -43,6 +46,27 @@ def serve(args: argparse.Namespace) -> int:
     # so the handlers it restores before re-raising are no-ops and the process exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
+    metrics_dir = _multiprocess_metrics_dir(args.workers)
+    try:
+        _run(uvicorn, args, settings)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _multiprocess_metrics_dir(workers: int) -> str | None:
+    """With several workers, Prometheus counts go through files in a shared directory (prometheus_client's
+    multiprocess mode) so that /metrics, whichever worker answers, reports every worker's totals.
+    A directory we create is fresh and removed on exit; one the user set is used as it is."""
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    path = tempfile.mkdtemp(prefix="req-llm-gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path  # inherited by the workers uvicorn spawns
+    return path
+
+
+def _run(uvicorn: Any, args: argparse.Namespace, settings: Settings) -> None:
     uvicorn.run(
         "req_llm_gateway.app:create_app",
         factory=True,
@@ -57,7 +81,6 @@ def serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_grace),
         timeout_keep_alive=30,
     )
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -104,7 +104,12 @@ class Settings:
     prices_url: str | None = None  # where a refresh downloads the catalogue from (default: genai-prices' own)
     error_verbosity: str = "sanitized"
     cors_origins: tuple[str, ...] = ()
-    statsd: str | None = None
+    statsd: str | None = None  # "host:port" of a StatsD / DogStatsD agent
+    statsd_prefix: str = "llm"
+    statsd_tags: bool = True  # DogStatsD tags; false for plain StatsD
+    log_requests: bool = False  # one log line per request start, stop and failure
+    otel: bool = False  # attach OpenTelemetry to the global providers (also on when OTEL_EXPORTER_OTLP_* is set)
+    otel_env: Mapping[str, str] = field(default_factory=dict)  # the OTEL_* variables, for the OTLP exporters
     upstream_timeout: float = 600.0
     max_request_bytes: int = 16 * 1024 * 1024
     shutdown_grace: float = 30.0
@@ -175,6 +180,12 @@ class Settings:
         verbosity = str(get("ERROR_VERBOSITY") or "sanitized").lower()
         if verbosity not in ("sanitized", "detailed"):
             raise ConfigError(f"{PREFIX}ERROR_VERBOSITY must be sanitized or detailed, got {verbosity!r}")
+        def flag(name: str, default: bool) -> bool:
+            raw = get(name)
+            if raw is None:
+                return default
+            return raw if isinstance(raw, bool) else _bool(str(raw), PREFIX + name)
+
         cors = get("CORS_ORIGINS") or ()
         if isinstance(cors, str):
             cors = tuple(o.strip() for o in cors.split(",") if o.strip())
@@ -210,6 +221,11 @@ class Settings:
             error_verbosity=verbosity,
             cors_origins=tuple(cors),
             statsd=get("STATSD") or None,
+            statsd_prefix=str(get("STATSD_PREFIX") or "llm"),
+            statsd_tags=flag("STATSD_TAGS", True),
+            log_requests=flag("LOG_REQUESTS", False),
+            otel=flag("OTEL", False),
+            otel_env={k: v for k, v in env.items() if k.startswith("OTEL_") and v},
             upstream_timeout=num("UPSTREAM_TIMEOUT", 600.0),
             max_request_bytes=num("MAX_REQUEST_BYTES", 16 * 1024 * 1024, int),
             shutdown_grace=num("SHUTDOWN_GRACE", 30.0),

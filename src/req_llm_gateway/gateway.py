@@ -44,6 +44,7 @@ class Completion:
     cost_usd: Decimal | None
     latency_ms: float
     extension: dict[str, Any] | None  # the `x_req_llm` block, if extensions are on
+    upstream_ns: int = 0  # time spent waiting on the provider
 
 
 class Gateway:
@@ -80,8 +81,12 @@ class Gateway:
             )
         return provider
 
-    def _meta(self, provider: str, req: ChatRequest, request_id: str) -> dict[str, Any]:
-        return {"provider": provider, "model": req.model, "request_id": request_id, "stream": req.stream}
+    def _meta(self, provider: str, req: ChatRequest, request_id: str,
+              extra: Mapping[str, Any] | None) -> dict[str, Any]:
+        meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": req.stream}
+        if extra:
+            meta.update(extra)
+        return meta
 
     def _extension(self, provider: str, latency_ms: float, cost: Decimal | None,
                    fallback_from: str | None = None) -> dict[str, Any] | None:
@@ -120,30 +125,35 @@ class Gateway:
             {**meta, "kind": kind, "reason": exc, "stacktrace": traceback.extract_tb(exc.__traceback__)},
         )
 
-    async def complete(self, req: ChatRequest, request_id: str, key_name: str = "") -> Completion:
-        """Answer a non-stream request: one start, then one stop or exception event."""
-        provider, meta, start = self._begin(req, request_id)
+    async def complete(self, req: ChatRequest, request_id: str, key_name: str = "",
+                       meta: Mapping[str, Any] | None = None) -> Completion:
+        """Answer a non-stream request: one start, then one stop or exception event.
+        `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`)."""
+        provider, meta_, start = self._begin(req, request_id, meta)
+        t0 = time.monotonic_ns()
         try:
             response, used = await self.resilience.complete(provider, req, request_id)
         except BaseException as exc:
-            duration = time.monotonic_ns() - start
-            self._exception(meta, duration, duration, exc)
-            self._record(provider.id, req.model, False, None, None, duration, key_name)
+            t1 = time.monotonic_ns()
+            self._exception(meta_, t1 - start, t1 - t0, exc)
+            self._record(provider.id, req.model, False, None, None, t1 - start, key_name)
             raise
-        duration = time.monotonic_ns() - start
+        t1 = time.monotonic_ns()
+        duration = t1 - start
         pid, model = used.provider.id, used.req.model
         cost = self.pricing.cost(pid, model, response.usage)
         latency_ms = duration / 1e6
         self._record(pid, model, True, response.usage, cost, duration, key_name)
-        meta.update(provider_used=pid, model_used=model)
-        self._stop(meta, time.monotonic_ns() - start, response.usage, cost, duration, response.finish_reasons)
+        meta_.update(provider_used=pid, model_used=model)
+        self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons)
         origin = f"{provider.id}:{req.model}" if used.fallback else None
-        return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin))
+        return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin), t1 - t0)
 
-    def _begin(self, req: ChatRequest, request_id: str) -> tuple[Provider, dict[str, Any], int]:
+    def _begin(self, req: ChatRequest, request_id: str,
+               extra: Mapping[str, Any] | None) -> tuple[Provider, dict[str, Any], int]:
         start = time.monotonic_ns()
         name = self._aliases.get(req.provider, req.provider)
-        meta = self._meta(name, req, request_id)
+        meta = self._meta(name, req, request_id, extra)
         telemetry.execute(START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
         try:
             provider = self.resolve(req)
@@ -152,10 +162,11 @@ class Gateway:
             raise
         return provider, meta, start
 
-    async def stream(self, req: ChatRequest, request_id: str, key_name: str = "") -> AsyncGenerator[ChatChunk, None]:
+    async def stream(self, req: ChatRequest, request_id: str, key_name: str = "",
+                     meta: Mapping[str, Any] | None = None) -> AsyncGenerator[ChatChunk, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
         (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way."""
-        provider, meta, start = self._begin(req, request_id)
+        provider, meta, start = self._begin(req, request_id, meta)
         usage: Usage | None = None
         cost: Decimal | None = None
         finish: list[str] = []

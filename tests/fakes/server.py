@@ -30,7 +30,9 @@ class LoopbackServer:
     def __init__(self, app: Any, *, host: str = "127.0.0.1", **config: Any) -> None:
         self.app = app
         self.host = host
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it
+        # every keep-alive response written in two parts stalls 40 ms on a delayed ACK.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.port: int = self.sock.getsockname()[1]

@@ -24,6 +24,7 @@ from ..usage import open_store
 from .chat import ChatCompletions
 from .limits import TokenMeter, token_limits
 from .middleware import RequestIdMiddleware
+from .observability import metrics_endpoint, setup_observability
 from .responses import Redactor
 from .routes import health, http_exception, models_endpoint
 from .security import security_middleware
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
     gateway = Gateway(settings, providers, pricing, usage)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
+    observability = setup_observability(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -61,6 +63,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             yield
         finally:
             refresh.stop()
+            observability.close()
             await usage.close()
             await limiter.close()
             await http.close()
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
               methods=["GET"]),
+        Route("/metrics", metrics_endpoint(observability.prometheus), methods=["GET"]),
         *dashboard_routes(),
     ]
     app = Starlette(
@@ -85,6 +89,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     app.state.usage = usage
     app.state.http = http
     app.state.limiter = limiter
+    app.state.observability = observability
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -24,6 +25,21 @@ SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+
+
+_TRACE_HEADERS = {b"traceparent": "traceparent", b"tracestate": "tracestate"}
+
+
+def trace_context(scope: Scope) -> dict[str, str] | None:
+    """The incoming W3C trace context headers, for the telemetry start metadata (None if absent)."""
+    found: dict[str, str] | None = None
+    for name, value in scope["headers"]:
+        key = _TRACE_HEADERS.get(name)
+        if key is not None:
+            if found is None:
+                found = {}
+            found[key] = value.decode("latin-1")
+    return found
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
@@ -61,6 +77,7 @@ class ChatCompletions:
         rid = state.get("request_id", "")
         try:
             body = await read_body(scope, receive, self.settings.max_request_bytes)
+            t_body = time.monotonic_ns()
             try:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
@@ -72,10 +89,11 @@ class ChatCompletions:
                 provider = self.settings.aliases.get(req.provider, req.provider)
                 if not model_allowed(spec, provider, req.model):
                     raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+            meta = trace_context(scope)
             if req.stream:
-                await self._stream(req, rid, key_name, receive, send)
+                await self._stream(req, rid, key_name, receive, send, meta)
                 return
-            completion = await self.gateway.complete(req, rid, key_name)
+            completion = await self.gateway.complete(req, rid, key_name, meta)
         except GatewayError as err:
             await self.send_error(send, err)
             return
@@ -85,14 +103,18 @@ class ChatCompletions:
             _log.exception("unexpected error in chat completion %s", rid)
             await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
             return
-        await send_bytes(send, 200, encode_completion(completion))
+        body = encode_completion(completion)
+        # The gateway's own time on this request: everything since the body arrived but the upstream wait.
+        overhead_ms = (time.monotonic_ns() - t_body - completion.upstream_ns) / 1e6
+        await send_bytes(send, 200, body, [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms)])
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
         headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
         await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
 
-    async def _stream(self, req: ChatRequest, rid: str, key_name: str, receive: Receive, send: Send) -> None:
-        chunks = self.gateway.stream(req, rid, key_name)
+    async def _stream(self, req: ChatRequest, rid: str, key_name: str, receive: Receive, send: Send,
+                      meta: dict[str, str] | None = None) -> None:
+        chunks = self.gateway.stream(req, rid, key_name, meta)
         try:
             first = await chunks.__anext__()
         except StopAsyncIteration:

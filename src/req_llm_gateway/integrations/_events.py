@@ -1,0 +1,67 @@
+"""What every integration shares: the event names, an error's low-cardinality kind, and weak attachment."""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from .. import telemetry
+
+__all__ = ["EXCEPTION", "START", "STOP", "UPSTREAM_EXCEPTION", "UPSTREAM_STOP", "attach_weak", "error_kind",
+           "format_cost"]
+
+START = ("req_llm_gateway", "request", "start")
+STOP = ("req_llm_gateway", "request", "stop")
+EXCEPTION = ("req_llm_gateway", "request", "exception")
+# One upstream attempt (retries and fallbacks make several per request); see docs/telemetry.md.
+UPSTREAM_STOP = ("req_llm_gateway", "upstream", "stop")
+UPSTREAM_EXCEPTION = ("req_llm_gateway", "upstream", "exception")
+
+# The OpenAI error `type`s the gateway's error tree uses; anything else is reported as server_error,
+# so an upstream cannot invent label values.
+_ERROR_TYPES = frozenset({
+    "invalid_request_error", "authentication_error", "permission_error", "rate_limit_error",
+    "upstream_error", "timeout_error", "server_error",
+})
+
+
+def error_kind(metadata: dict[str, Any]) -> str:
+    """`cancelled` when the client went away, the error's OpenAI `type` for a gateway error, else
+    `internal_error`. A bounded set, fit for a metric label."""
+    if metadata.get("kind") == "exit":
+        return "cancelled"
+    kind = getattr(metadata.get("reason"), "type", None)
+    if isinstance(kind, str):
+        return kind if kind in _ERROR_TYPES else "server_error"
+    return "internal_error"
+
+
+def format_cost(cost: Decimal | None) -> str:
+    """`Decimal("0.0000630")` -> `"0.000063"`: plain notation, no trailing zeros; None -> `"unknown"`."""
+    if cost is None:
+        return "unknown"
+    text = format(cost, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def attach_weak(handler_id: Any, events: Sequence[Sequence[str]], owner: object, method: str) -> None:
+    """Attach `owner.<method>` without keeping `owner` alive: once it is garbage collected (an app that
+    was dropped without a shutdown), the handler detaches itself on its next event."""
+    ref = weakref.ref(owner)
+    name = method
+
+    def handler(event: Any, measurements: dict[str, Any], metadata: dict[str, Any], config: Any) -> None:
+        target = ref()
+        if target is None:
+            with contextlib.suppress(telemetry.HandlerNotFoundError):
+                telemetry.detach(handler_id)
+            return
+        fn: Callable[..., None] = getattr(target, name)
+        fn(event, measurements, metadata, config)
+
+    telemetry.attach_many(handler_id, events, handler)

@@ -1,0 +1,248 @@
+"""OpenTelemetry from the gateway's telemetry events, after the GenAI semantic conventions: a span
+`chat {model}` per request (continuing an incoming `traceparent`) and the metrics
+`gen_ai.client.operation.duration` and `gen_ai.client.token.usage`. Attaches to request start/stop/exception.
+
+Needs the `otel` extra (`pip install req-llm-gateway[otel]`); `from_env` builds OTLP/HTTP exporters
+from the standard `OTEL_EXPORTER_OTLP_*` variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from .. import telemetry
+from ._events import EXCEPTION, START, STOP, attach_weak
+
+__all__ = ["DURATION_BUCKETS", "OpenTelemetry", "TOKEN_BUCKETS", "from_env", "provider_name", "setup"]
+
+# The conventions' advised bucket boundaries (seconds, tokens).
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+# Gateway provider id -> the conventions' `gen_ai.provider.name`; others keep their id.
+_PROVIDER_NAMES = {
+    "anthropic": "anthropic", "azure": "azure.ai.openai", "bedrock": "aws.bedrock", "deepseek": "deepseek",
+    "gemini": "gcp.gemini", "groq": "groq", "mistral": "mistral_ai", "openai": "openai",
+    "perplexity": "perplexity", "xai": "x_ai",
+}
+_MAX_CACHED = 1024
+_propagator = TraceContextTextMapPropagator()
+
+
+def provider_name(provider: str) -> str:
+    return _PROVIDER_NAMES.get(provider, provider)
+
+
+def _error_type(metadata: dict[str, Any]) -> str:
+    if metadata.get("kind") == "exit":
+        return "cancelled"
+    reason = metadata.get("reason")
+    code = getattr(reason, "code", None)
+    return code if isinstance(code, str) else type(reason).__qualname__
+
+
+class OpenTelemetry:
+    """Spans and metrics through the given providers (default: the global ones).
+
+        otel = OpenTelemetry(tracer_provider, meter_provider).attach()
+        ...
+        otel.close()      # detach; also shuts down providers it owns (see `from_env`)
+    """
+
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None, *, owns_providers: bool = False) -> None:
+        from .. import __version__
+
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self.owns_providers = owns_providers
+        self.tracer = trace.get_tracer("req_llm_gateway", __version__, tracer_provider=tracer_provider)
+        meter = metrics.get_meter("req_llm_gateway", __version__, meter_provider=meter_provider)
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}", description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)
+        # request_id -> open (span, context token)s; a list because a client may reuse an id.
+        self._open: dict[str, list[tuple[Any, Any]]] = {}
+        self._attrs: dict[tuple[str, str], tuple[dict[str, str], dict[str, str], dict[str, str]]] = {}
+        self.handler_id: Any = None
+
+    def attach(self, handler_id: Any = None, *, weak: bool = False) -> OpenTelemetry:
+        self.handler_id = handler_id if handler_id is not None else ("req_llm_gateway.opentelemetry", id(self))
+        if weak:
+            attach_weak(self.handler_id, [START, STOP, EXCEPTION], self, "handle")
+        else:
+            telemetry.attach_many(self.handler_id, [START, STOP, EXCEPTION], self.handle)
+        return self
+
+    def detach(self) -> None:
+        if self.handler_id is not None:
+            try:
+                telemetry.detach(self.handler_id)
+            except telemetry.HandlerNotFoundError:
+                pass
+            self.handler_id = None
+
+    def close(self) -> None:
+        """Detach; flush and shut down the providers if this object created them."""
+        self.detach()
+        if self.owns_providers:
+            for provider in (self.tracer_provider, self.meter_provider):
+                shutdown = getattr(provider, "shutdown", None)
+                if shutdown is not None:
+                    shutdown()
+
+    def handle(self, event: Any, m: dict[str, Any], md: dict[str, Any], _config: Any) -> None:
+        phase = event[2]
+        if phase == "start":
+            self._start(m, md)
+        else:
+            self._end(phase == "stop", m, md)
+
+    def _metric_attrs(self, provider: str, model: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        key = (provider, model)
+        attrs = self._attrs.get(key)
+        if attrs is None:
+            base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider_name(provider),
+                    "gen_ai.request.model": model, "gen_ai.response.model": model}
+            attrs = (base, {**base, "gen_ai.token.type": "input"}, {**base, "gen_ai.token.type": "output"})
+            if len(self._attrs) < _MAX_CACHED:
+                self._attrs[key] = attrs
+        return attrs
+
+    def _start(self, m: dict[str, Any], md: dict[str, Any]) -> None:
+        provider, model = md["provider"], md["model"]
+        parent = None
+        traceparent = md.get("traceparent")
+        if traceparent:
+            carrier = {"traceparent": traceparent, "tracestate": md.get("tracestate", "")}
+            parent = _propagator.extract(carrier)
+        span = self.tracer.start_span(
+            f"chat {model}", context=parent, kind=SpanKind.CLIENT, start_time=m.get("system_time"),
+            attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider_name(provider),
+                "gen_ai.request.model": model, "req_llm_gateway.provider": provider,
+                "req_llm_gateway.request_id": md.get("request_id", ""), "req_llm_gateway.stream": bool(md.get("stream")),
+            },
+        )
+        # Current for the rest of the request, so instrumented upstream HTTP calls become its children.
+        token = otel_context.attach(trace.set_span_in_context(span))
+        rid = md.get("request_id", "")
+        opened = self._open.get(rid)
+        if opened is None:
+            self._open[rid] = [(span, token)]
+        else:
+            opened.append((span, token))
+
+    def _end(self, ok: bool, m: dict[str, Any], md: dict[str, Any]) -> None:
+        provider, model = md["provider"], md["model"]
+        base, inp, out = self._metric_attrs(provider, model)
+        seconds = m.get("duration", 0) / 1e9
+        error_type = None
+        if ok:
+            self.duration.record(seconds, base)
+            self.tokens.record(m.get("prompt_tokens", 0), inp)
+            self.tokens.record(m.get("completion_tokens", 0), out)
+        else:
+            error_type = _error_type(md)
+            self.duration.record(seconds, {**base, "error.type": error_type})
+        rid = md.get("request_id", "")
+        opened = self._open.get(rid)
+        if not opened:
+            return
+        span, token = opened.pop(0)
+        if not opened:
+            del self._open[rid]
+        if ok:
+            cost = m.get("cost_usd")
+            span.set_attributes({
+                "gen_ai.response.model": md.get("response_model", model),
+                "gen_ai.usage.input_tokens": m.get("prompt_tokens", 0),
+                "gen_ai.usage.output_tokens": m.get("completion_tokens", 0),
+                "gen_ai.response.finish_reasons": tuple(md.get("finish_reasons") or ()),
+            })
+            if cost is not None:
+                span.set_attribute("req_llm_gateway.cost_usd", float(cost))
+        else:
+            assert error_type is not None
+            span.set_attribute("error.type", error_type)
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        span.end()
+        if trace.get_current_span() is span:
+            otel_context.detach(token)
+
+
+def setup(tracer_provider: Any = None, meter_provider: Any = None) -> OpenTelemetry:
+    """Attach spans and metrics through the given (default: global) providers.
+
+        from req_llm_gateway.integrations import opentelemetry as llm_otel
+        llm_otel.setup()          # uses whatever opentelemetry.trace / .metrics are configured with
+    """
+    return OpenTelemetry(tracer_provider, meter_provider).attach()
+
+
+def _headers(raw: str | None) -> dict[str, str]:
+    from urllib.parse import unquote
+
+    out: dict[str, str] = {}
+    for item in (raw or "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            out[unquote(key.strip())] = unquote(value.strip())
+    return out
+
+
+def from_env(env: Mapping[str, str]) -> OpenTelemetry | None:
+    """An unattached `OpenTelemetry` with its own providers exporting over OTLP/HTTP, configured from
+    `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT` / `_HEADERS`, `OTEL_SERVICE_NAME`,
+    `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_METRIC_EXPORT_INTERVAL`; None when no endpoint is set."""
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/")
+    traces_url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (base + "/v1/traces" if base else "")
+    metrics_url = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or (base + "/v1/metrics" if base else "")
+    if env.get("OTEL_TRACES_EXPORTER", "").lower() == "none":
+        traces_url = ""
+    if env.get("OTEL_METRICS_EXPORTER", "").lower() == "none":
+        metrics_url = ""
+    if not traces_url and not metrics_url:
+        return None
+    protocol = env.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    if protocol != "http/protobuf":
+        raise ValueError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r}: the gateway exports OTLP over http/protobuf only")
+    from opentelemetry.sdk.resources import Resource
+
+    attributes: dict[str, Any] = {k: v for k, v in _headers(env.get("OTEL_RESOURCE_ATTRIBUTES")).items()}
+    attributes["service.name"] = env.get("OTEL_SERVICE_NAME") or attributes.get("service.name") or "req-llm-gateway"
+    resource = Resource.create(attributes)
+    common = _headers(env.get("OTEL_EXPORTER_OTLP_HEADERS"))
+    tracer_provider: Any = None
+    meter_provider: Any = None
+    if traces_url:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        tracer_provider = TracerProvider(resource=resource)
+        headers = {**common, **_headers(env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS"))}
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url, headers=headers)))
+    if metrics_url:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        headers = {**common, **_headers(env.get("OTEL_EXPORTER_OTLP_METRICS_HEADERS"))}
+        interval = int(env.get("OTEL_METRIC_EXPORT_INTERVAL") or 60000)
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=metrics_url, headers=headers),
+                                               export_interval_millis=interval)
+        meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+    if tracer_provider is None:
+        tracer_provider = trace.NoOpTracerProvider()
+    if meter_provider is None:
+        meter_provider = metrics.NoOpMeterProvider()
+    return OpenTelemetry(tracer_provider, meter_provider, owns_providers=True)

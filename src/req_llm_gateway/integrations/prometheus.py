@@ -1,0 +1,244 @@
+"""Prometheus metrics from the gateway's telemetry events, with `prometheus_client`.
+
+Attaches to request start/stop/exception and upstream stop/exception. The metric names are fixed
+(dashboards depend on them); docs/telemetry.md has the table. With several worker processes
+(`PROMETHEUS_MULTIPROC_DIR` set, as `serve --workers N` does) every worker's counts add up in `render()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
+from prometheus_client.exposition import choose_encoder
+
+from .. import telemetry
+from ._events import EXCEPTION, START, STOP, UPSTREAM_EXCEPTION, UPSTREAM_STOP, attach_weak, error_kind
+from ._labels import LabelGuard
+
+__all__ = ["DURATION_BUCKETS", "OVERHEAD_BUCKETS", "PrometheusMetrics", "TTFT_BUCKETS", "setup"]
+
+DURATION_BUCKETS = (10.0, 100.0, 500.0, 1000.0, 5000.0)  # the guide's, in ms
+TTFT_BUCKETS = (25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
+OVERHEAD_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 100.0)
+_NS_PER_MS = 1e6
+
+
+def multiprocess_dir() -> str | None:
+    """The shared directory when prometheus_client runs in multiprocess mode (decided at its import)."""
+    if getattr(values.ValueClass, "_multiprocess", False):
+        return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return None
+
+
+class _Series:
+    """The label children of one (provider, model): each made on first use, then reused, so an event
+    costs a dict lookup and no allocation, and no series appears before it has something to say."""
+
+    __slots__ = ("metrics", "provider", "model", "success", "error", "cancelled", "duration", "prompt",
+                 "completion", "cost", "ttft", "overhead", "attempt_ok", "attempt_err", "exceptions")
+
+    def __init__(self, metrics: PrometheusMetrics, provider: str, model: str) -> None:
+        self.metrics = metrics
+        self.provider = provider
+        self.model = model
+        self.success = self.error = self.cancelled = self.duration = self.prompt = self.completion = None
+        self.cost = self.ttft = self.overhead = self.attempt_ok = self.attempt_err = None
+        self.exceptions: dict[str, Any] = {}
+
+    def make(self, name: str) -> Any:
+        m, p, mo = self.metrics, self.provider, self.model
+        makers: dict[str, Callable[[], Any]] = {
+            "success": lambda: m.requests.labels(p, mo, "success"),
+            "error": lambda: m.requests.labels(p, mo, "error"),
+            "cancelled": lambda: m.requests.labels(p, mo, "cancelled"),
+            "duration": lambda: m.duration.labels(p, mo),
+            "prompt": lambda: m.tokens.labels(p, mo, "prompt"),
+            "completion": lambda: m.tokens.labels(p, mo, "completion"),
+            "cost": lambda: m.cost.labels(p, mo),
+            "ttft": lambda: m.ttft.labels(p, mo),
+            "overhead": lambda: m.overhead.labels(p, mo),
+            "attempt_ok": lambda: m.attempts.labels(p, mo, "success"),
+            "attempt_err": lambda: m.attempts.labels(p, mo, "error"),
+        }
+        child = makers[name]()
+        setattr(self, name, child)
+        return child
+
+    def exception(self, kind: str) -> Any:
+        child = self.exceptions.get(kind)
+        if child is None:
+            child = self.exceptions[kind] = self.metrics.exceptions.labels(self.provider, self.model, kind)
+        return child
+
+
+class PrometheusMetrics:
+    """The gateway's Prometheus metrics, registered in `registry` (a fresh one by default).
+
+        prom = PrometheusMetrics(known_models={"openai": ["gpt-4o"]}).attach()
+        body, content_type = prom.render()          # what GET /metrics answers
+        prom.detach()
+
+    `known_models` (provider -> model names) fixes which providers are labelled and which models
+    always are; other models get their own series once a request to them succeeds, up to
+    `max_models`, and are "other" after that. See `LabelGuard`.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *,
+                 known_models: Mapping[str, Iterable[str]] | None = None, max_models: int = 100) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.guard = LabelGuard(known_models, max_models=max_models)
+        self.multiprocess_dir = multiprocess_dir()
+        r = self.registry
+        pm = ("provider", "model")
+        self.requests = Counter("req_llm_gateway_requests", "Requests that reached the gateway, by outcome "
+                                "(success, error, cancelled).", [*pm, "outcome"], registry=r)
+        self.duration = Histogram("req_llm_gateway_request_duration_milliseconds", "Duration of successful "
+                                  "requests, in milliseconds.", pm, buckets=DURATION_BUCKETS, registry=r)
+        self.tokens = Counter("req_llm_gateway_tokens", "Tokens used, by kind (prompt, completion).",
+                              [*pm, "kind"], registry=r)
+        self.cost = Counter("req_llm_gateway_cost_usd", "Cost of successful requests, in US dollars.", pm,
+                            registry=r)
+        self.exceptions = Counter("req_llm_gateway_exceptions", "Failed requests, by kind of error.",
+                                  [*pm, "kind"], registry=r)
+        self.in_flight = Gauge("req_llm_gateway_requests_in_flight", "Requests being served now.",
+                               ["provider"], registry=r, multiprocess_mode="livesum")
+        self.ttft = Histogram("req_llm_gateway_time_to_first_token_milliseconds", "Time from a stream's "
+                              "request to its first chunk, in milliseconds.", pm, buckets=TTFT_BUCKETS, registry=r)
+        self.overhead = Histogram("req_llm_gateway_overhead_milliseconds", "The gateway's own time per "
+                                  "request (duration minus time waiting on the upstream), in milliseconds.",
+                                  pm, buckets=OVERHEAD_BUCKETS, registry=r)
+        self.attempts = Counter("req_llm_gateway_upstream_attempts", "Calls to upstream providers, retries "
+                                "and fallbacks included, by outcome.", [*pm, "outcome"], registry=r)
+        self._series: dict[tuple[str, str], _Series] = {}  # by label values: bounded by the guard
+        self._fast: dict[tuple[str, str], _Series] = {}  # by raw names, only those labelled as themselves
+        self._gauges: dict[str, Any] = {}
+        self._dispatch = {START: self._start, STOP: self._stop, EXCEPTION: self._exception,
+                          UPSTREAM_STOP: self._attempt_ok, UPSTREAM_EXCEPTION: self._attempt_err}
+        self.handler_id: Any = None
+
+    # -- attaching ---------------------------------------------------------------------------------
+
+    def attach(self, handler_id: Any = None, *, weak: bool = False) -> PrometheusMetrics:
+        """Attach to the gateway's events. `weak=True` lets this object be garbage collected while
+        attached (the handler then detaches itself); `create_app` uses it."""
+        self.handler_id = handler_id if handler_id is not None else ("req_llm_gateway.prometheus", id(self))
+        if weak:
+            attach_weak(self.handler_id, list(self._dispatch), self, "handle")
+        else:
+            telemetry.attach_many(self.handler_id, list(self._dispatch), self.handle)
+        return self
+
+    def detach(self) -> None:
+        if self.handler_id is not None:
+            try:
+                telemetry.detach(self.handler_id)
+            except telemetry.HandlerNotFoundError:
+                pass
+            self.handler_id = None
+
+    def close(self) -> None:
+        """Detach; in multiprocess mode also drop this process's live gauges (a worker shutting down)."""
+        self.detach()
+        if self.multiprocess_dir:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
+
+    def render(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The exposition body and its content type (OpenMetrics if `accept` asks for it)."""
+        registry = self.registry
+        if self.multiprocess_dir:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(registry), content_type
+
+    # -- the handlers (in the request path: one dict lookup, then prepared children) ---------------
+
+    def handle(self, event: Any, measurements: dict[str, Any], metadata: dict[str, Any], _config: Any) -> None:
+        self._dispatch[event](measurements, metadata)
+
+    def _lookup(self, metadata: dict[str, Any], admit: bool) -> _Series:
+        key = (metadata["provider"], metadata["model"])
+        series = self._fast.get(key)
+        if series is not None:
+            return series
+        labels = self.guard.labels(key[0], key[1], admit)
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = _Series(self, *labels)
+        if labels == key:
+            self._fast[key] = series
+        return series
+
+    def _gauge(self, provider: str) -> Any:
+        child = self._gauges.get(provider)
+        if child is None:
+            label = self.guard.provider(provider)
+            child = self.in_flight.labels(label)
+            if label == provider:
+                self._gauges[provider] = child
+        return child
+
+    def _start(self, _m: dict[str, Any], metadata: dict[str, Any]) -> None:
+        self._gauge(metadata["provider"]).inc()
+
+    def _stop(self, m: dict[str, Any], metadata: dict[str, Any]) -> None:
+        s = self._lookup(metadata, True)
+        duration = m["duration"]
+        (s.success or s.make("success")).inc()
+        (s.duration or s.make("duration")).observe(duration / _NS_PER_MS)
+        prompt = m.get("prompt_tokens")
+        if prompt:
+            (s.prompt or s.make("prompt")).inc(prompt)
+        completion = m.get("completion_tokens")
+        if completion:
+            (s.completion or s.make("completion")).inc(completion)
+        cost = m.get("cost_usd")
+        if cost:
+            (s.cost or s.make("cost")).inc(float(cost))
+        ttft = m.get("time_to_first_token")
+        if ttft:
+            (s.ttft or s.make("ttft")).observe(ttft / _NS_PER_MS)
+        upstream = m.get("upstream_duration")
+        if upstream is not None:
+            (s.overhead or s.make("overhead")).observe(max(0, duration - upstream) / _NS_PER_MS)
+        self._gauge(metadata["provider"]).dec()
+
+    def _exception(self, m: dict[str, Any], metadata: dict[str, Any]) -> None:
+        s = self._lookup(metadata, False)
+        kind = error_kind(metadata)
+        if kind == "cancelled":
+            (s.cancelled or s.make("cancelled")).inc()
+        else:
+            (s.error or s.make("error")).inc()
+            upstream = m.get("upstream_duration")
+            if upstream is not None:
+                (s.overhead or s.make("overhead")).observe(max(0, m["duration"] - upstream) / _NS_PER_MS)
+        s.exception(kind).inc()
+        self._gauge(metadata["provider"]).dec()
+
+    def _attempt_ok(self, _m: dict[str, Any], metadata: dict[str, Any]) -> None:
+        s = self._lookup(metadata, True)
+        (s.attempt_ok or s.make("attempt_ok")).inc()
+
+    def _attempt_err(self, _m: dict[str, Any], metadata: dict[str, Any]) -> None:
+        s = self._lookup(metadata, False)
+        (s.attempt_err or s.make("attempt_err")).inc()
+
+
+def setup(registry: CollectorRegistry | None = None, **options: Any) -> PrometheusMetrics:
+    """Create the metrics in `registry` (default: prometheus_client's global REGISTRY, so an existing
+    `start_http_server()` or ASGI `make_asgi_app()` exposes them) and attach them.
+
+        from req_llm_gateway.integrations import prometheus
+        prom = prometheus.setup()
+    """
+    from prometheus_client import REGISTRY
+
+    return PrometheusMetrics(registry if registry is not None else REGISTRY, **options).attach()
