@@ -47,12 +47,28 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     metrics_dir = _multiprocess_metrics_dir(args.workers)
+    limits_dir = _shared_rate_limit_store(args.workers, settings)
     try:
         _run(uvicorn, args, settings)
     finally:
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        for path in (metrics_dir, limits_dir):
+            if path:
+                shutil.rmtree(path, ignore_errors=True)
     return 0
+
+
+def _shared_rate_limit_store(workers: int, settings: Settings) -> str | None:
+    """With several workers and in-memory rate limits, each worker would count alone (N times the limit):
+    the workers share one SQLite file instead, in a fresh directory removed on exit. Redis (or any store
+    the user set) is used as it is."""
+    if workers <= 1 or not settings.rate_limit_store.lower().startswith("memory:"):
+        return None
+    path = tempfile.mkdtemp(prefix="req-llm-gateway-ratelimit-")
+    os.environ[PREFIX + "RATE_LIMIT_STORE"] = f"sqlite:///{path}/ratelimit.db"  # inherited by the workers
+    logging.getLogger("req_llm_gateway").info(
+        "%d workers share rate limits through %s/ratelimit.db (set %sRATE_LIMIT_STORE=redis://... to share them "
+        "across machines)", workers, path, PREFIX)
+    return path
 
 
 def _multiprocess_metrics_dir(workers: int) -> str | None:

@@ -1,10 +1,11 @@
-"""One behaviour suite for every limiter backend (memory, Redis): exact counts in a sliding window,
+"""One behaviour suite for every limiter backend (memory, Redis, SQLite): exact counts in a sliding window,
 independent keys, token budgets, and exactness under concurrency."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,10 +18,12 @@ def prefix() -> Iterator[str]:
     yield from redis_prefix()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[Limiter]:
+@pytest.fixture(params=["memory", "redis", "sqlite"])
+async def limiter(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Limiter]:
     if request.param == "memory":
         lim = open_limiter("memory://")
+    elif request.param == "sqlite":
+        lim = open_limiter(f"sqlite:///{tmp_path / 'limits.db'}", "t:")
     else:
         lim = open_limiter(REDIS_URL, request.getfixturevalue("prefix"))
     yield lim

@@ -1,4 +1,5 @@
-"""Rate limiting: `Limit.parse("100/minute")` and limiters chosen by URL (`memory://`, `redis://...`)."""
+"""Rate limiting: `Limit.parse("100/minute")` and limiters chosen by URL (`memory://`, `redis://...`,
+`sqlite:///path` for the worker processes of one machine)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ def _redis(url: str, prefix: str) -> Limiter:
     return RedisLimiter(url, prefix)
 
 
-LIMITERS: dict[str, Callable[[str, str], Limiter]] = {"memory": _memory, "redis": _redis, "rediss": _redis}
+def _sqlite(url: str, prefix: str) -> Limiter:
+    from .sqlite import SqliteLimiter
+
+    return SqliteLimiter(url, prefix)
+
+
+LIMITERS: dict[str, Callable[[str, str], Limiter]] = {
+    "memory": _memory, "redis": _redis, "rediss": _redis, "sqlite": _sqlite,
+}
 
 
 def open_limiter(url: str, prefix: str = "req_llm_gateway:rl:") -> Limiter:
