@@ -26,7 +26,8 @@ from .limits import TokenMeter, token_limits
 from .middleware import RequestIdMiddleware
 from .observability import metrics_endpoint, setup_observability
 from .responses import Redactor
-from .routes import health, http_exception, models_endpoint
+from .readiness import Readiness, health_endpoint
+from .routes import http_exception, models_endpoint
 from .security import security_middleware
 from .usage_api import usage_endpoint
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
     gateway = Gateway(settings, providers, pricing, usage)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
+    readiness = Readiness(usage, limiter, fail_open=settings.rate_limit_fail_open)
     observability = setup_observability(settings)
 
     @contextlib.asynccontextmanager
@@ -72,7 +74,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/v1/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
         Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
+        Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
               methods=["GET"]),
         Route("/metrics", metrics_endpoint(observability.prometheus), methods=["GET"]),
