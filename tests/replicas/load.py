@@ -79,15 +79,18 @@ def send(client: httpx.Client, url: str, key: str, index: int, replica: int = 0,
 
 
 def run(urls: Sequence[str], key: str, count: int, *, threads: int = 8, start: int = 0,
-        model: str | None = None) -> list[Outcome]:
-    """`count` requests, round robin over the replicas, `threads` at a time; each thread has its own client."""
+        model: str | None = None, keepalive: bool = True) -> list[Outcome]:
+    """`count` requests, round robin over the replicas, `threads` at a time; each thread has its own client
+    (`keepalive=False`: a new connection per request, so worker processes sharing a port all get some)."""
     local = threading.local()
 
+    limits = httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0)
+
     def one(index: int) -> Outcome:
+        replica = index % len(urls)
         client = getattr(local, "client", None)
         if client is None:
-            client = local.client = httpx.Client(timeout=30)
-        replica = index % len(urls)
+            client = local.client = httpx.Client(timeout=30, limits=limits)
         return send(client, urls[replica], key, index, replica, model)
 
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
