@@ -24,9 +24,10 @@ LIMITED_KEY = "sk-replicas-limited"
 
 
 def write_config(path: Path, limited: str) -> Path:
-    """Two client keys: `load` (no rate limit) and `limited` (`limited`, e.g. "40/minute")."""
+    """Two client keys: `load`, with a limit so high it never bites (every request still asks the rate-limit
+    store), and `limited` (`limited`, e.g. "40/minute")."""
     path.write_text(
-        f'[keys.load]\nkey = "{LOAD_KEY}"\nrate_limit = "off"\n\n'
+        f'[keys.load]\nkey = "{LOAD_KEY}"\nrate_limit = "1000000/minute"\n\n'
         f'[keys.limited]\nkey = "{LIMITED_KEY}"\nrate_limit = "{limited}"\n'
     )
     return path

@@ -97,9 +97,10 @@ def run(urls: Sequence[str], key: str, count: int, *, threads: int = 8, start: i
         return list(pool.map(one, range(start, start + count)))
 
 
-def run_for(urls: Sequence[str], key: str, seconds: float, *, threads: int = 6,
+def run_for(urls: Sequence[str], key: str, seconds: float, *, threads: int = 4, pause: float = 0.01,
             during: Callable[[], None] | None = None) -> list[Outcome]:
-    """Keep `threads` clients sending for `seconds` while `during()` runs (the fault) in this thread."""
+    """Keep `threads` clients sending for `seconds`, each pausing `pause` seconds between requests (a steady
+    load that leaves the machine some room), while `during()` runs (the fault) in this thread."""
     stop = threading.Event()
     results: list[Outcome] = []
     lock = threading.Lock()
@@ -113,6 +114,7 @@ def run_for(urls: Sequence[str], key: str, seconds: float, *, threads: int = 6,
                 out = send(client, urls[index % len(urls)], key, index, index % len(urls))
                 with lock:
                     results.append(out)
+                stop.wait(pause)
 
     pool = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
     deadline = time.monotonic() + seconds
