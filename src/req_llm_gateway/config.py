@@ -180,6 +180,7 @@ class Settings:
         verbosity = str(get("ERROR_VERBOSITY") or "sanitized").lower()
         if verbosity not in ("sanitized", "detailed"):
             raise ConfigError(f"{PREFIX}ERROR_VERBOSITY must be sanitized or detailed, got {verbosity!r}")
+
         def flag(name: str, default: bool) -> bool:
             raw = get(name)
             if raw is None:
@@ -189,11 +190,6 @@ class Settings:
         cors = get("CORS_ORIGINS") or ()
         if isinstance(cors, str):
             cors = tuple(o.strip() for o in cors.split(",") if o.strip())
-        def flag(name: str, default: bool) -> bool:
-            raw = get(name)
-            if raw is None:
-                return default
-            return raw if isinstance(raw, bool) else _bool(str(raw), PREFIX + name)
 
         def count(name: str, default: int) -> int:
             raw = get(name)

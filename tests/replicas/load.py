@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -183,14 +183,26 @@ def wait_for_usage(urls: Sequence[str], key: str, calls: int, timeout: float = 1
         time.sleep(0.1)
 
 
-def metric_sums(url: str, key: str | None = None) -> Counter[tuple[str, str]]:
+Sums = defaultdict[tuple[str, str], float]
+
+
+def metric_sums(url: str, key: str | None = None) -> Sums:
     """One replica's /metrics summed over provider and model: (name, outcome or kind) -> value."""
     headers = {"authorization": f"Bearer {key}"} if key else {}
     r = httpx.get(url + "/metrics", headers=headers, timeout=30)
     assert r.status_code == 200, r.text
-    out: Counter[tuple[str, str]] = Counter()
+    out: Sums = defaultdict(float)
     for family in text_string_to_metric_families(r.text):
         for s in family.samples:
             if s.name in ("req_llm_gateway_requests_total", "req_llm_gateway_tokens_total"):
                 out[(s.name, s.labels.get("outcome") or s.labels.get("kind") or "")] += s.value
     return out
+
+
+def added_up(sums: Sequence[Sums]) -> Sums:
+    """Several replicas' sums, added: what Prometheus' `sum()` over the instances gives."""
+    total: Sums = defaultdict(float)
+    for one in sums:
+        for name, value in one.items():
+            total[name] += value
+    return total

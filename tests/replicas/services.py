@@ -82,12 +82,9 @@ class RedisServer:
 
 
 def _pg_bin() -> str | None:
-    for name in ("initdb", "pg_ctl"):
-        found = shutil.which(name)
-        if found is None:
-            break
-    else:
-        return str(Path(found).parent)
+    found = [shutil.which(name) for name in ("initdb", "pg_ctl")]
+    if found[0] and found[1]:
+        return str(Path(found[0]).parent)
     dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2].split(".")[0]))
     return dirs[-1] if dirs else None
 

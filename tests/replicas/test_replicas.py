@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.replicas.conftest import LIMITED_KEY, LOAD_KEY, replicas, write_config
-from tests.replicas.load import Tally, metric_sums, run, usage_totals, wait_for_usage
+from tests.replicas.load import Tally, added_up, metric_sums, run, usage_totals, wait_for_usage
 
 REQUESTS = 1200  # the mixed load: 150 of each of the 8 kinds, 300 of them to demo:error
 ERRORS = REQUESTS // 4
@@ -59,7 +59,7 @@ def test_three_replicas_share_one_rate_limit_one_ledger_and_add_up_in_prometheus
     assert limited_ledgers == [LIMIT] * 3
 
     # Prometheus: each replica counts what it served; the sum over replicas is the requests made.
-    total = sum(metrics, Counter())
+    total = added_up(metrics)
     assert total[("req_llm_gateway_requests_total", "success")] == served - ERRORS
     assert total[("req_llm_gateway_requests_total", "error")] == ERRORS
     assert total[("req_llm_gateway_tokens_total", "prompt")] == expected["prompt_tokens"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.requests import Request
@@ -47,7 +47,7 @@ class Readiness:
     async def _limits(self) -> None:
         await self.limiter.budget("readiness-probe", _PROBE_LIMIT)  # reads one key, spends nothing
 
-    async def _check(self, name: str, probe: Callable[[], Awaitable[None]]) -> bool:
+    async def _check(self, name: str, probe: Callable[[], Coroutine[Any, Any, None]]) -> bool:
         task = self._running.get(name)
         if task is None or task.done():  # a store that hangs gets one probe at a time, not one per request
             task = self._running[name] = asyncio.get_running_loop().create_task(probe())
