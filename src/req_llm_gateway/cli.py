@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .serving import GuardedHttpToolsProtocol
+
     if args.config:
         os.environ[PREFIX + "CONFIG"] = os.path.abspath(args.config)
     try:
@@ -48,12 +50,13 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers if args.workers > 1 else None,
         loop="uvloop",
-        http="httptools",
+        http=GuardedHttpToolsProtocol,  # httptools, with a cap and a deadline on each request head
         lifespan="on",
         access_log=False,
         log_level=args.log_level,
         timeout_graceful_shutdown=int(settings.shutdown_grace),
         timeout_keep_alive=30,
+        server_header=False,
     )
     return 0
 

@@ -20,6 +20,7 @@ from ..providers import HttpClient, build_providers
 from ..ratelimit import open_limiter
 from ..usage import open_store
 from .chat import ChatCompletions
+from .hygiene import server_error
 from .limits import TokenMeter, token_limits
 from .middleware import RequestIdMiddleware
 from .responses import Redactor
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIdMiddleware), *security_middleware(settings, limiter)],
-        exception_handlers={HTTPException: http_exception},
+        exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )
     app.state.settings = settings
