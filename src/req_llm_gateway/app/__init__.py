@@ -21,6 +21,7 @@ from ..ratelimit import open_limiter
 from ..usage import open_store
 from .chat import ChatCompletions
 from .hygiene import server_error
+from .openapi import openapi_endpoint
 from .limits import TokenMeter, token_limits
 from .middleware import RequestIdMiddleware
 from .responses import Redactor
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health, methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint(settings), methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
