@@ -59,7 +59,8 @@ def canary() -> Iterator[Any]:
         return PlainTextResponse("canary")
 
     app = fake_app([Route("/{path:path}", anything, methods=["GET", "POST", "PUT"])])
-    with LoopbackServer(app) as srv:
+    with LoopbackServer(app) as server:
+        srv: Any = server
         srv.received = app.state.received
         yield srv
 
@@ -67,7 +68,8 @@ def canary() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def evil(canary: Any) -> Iterator[Any]:
     upstream = Evil(canary.url)
-    with LoopbackServer(upstream.app) as srv:
+    with LoopbackServer(upstream.app) as server:
+        srv: Any = server
         srv.received = upstream.app.state.received
         yield srv
 
@@ -75,7 +77,8 @@ def evil(canary: Any) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def fake_openai() -> Iterator[Any]:
     app = fake_openai_api.create_app()
-    with LoopbackServer(app) as srv:
+    with LoopbackServer(app) as server:
+        srv: Any = server
         srv.received = app.state.received
         yield srv
 
