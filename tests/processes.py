@@ -14,7 +14,8 @@ from types import TracebackType
 
 import httpx
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+ROOT = Path(__file__).resolve().parent.parent
+SRC = str(ROOT / "src")
 
 
 def free_port() -> int:
@@ -27,7 +28,7 @@ def clean_env(env: dict[str, str]) -> dict[str, str]:
     """The machine's environment without provider keys or gateway settings, plus `env`."""
     base = {k: v for k, v in os.environ.items()
             if not k.endswith(("_API_KEY", "_BASE_URL")) and not k.startswith("REQ_LLM_GATEWAY_")}
-    base["PYTHONPATH"] = SRC + os.pathsep + base.get("PYTHONPATH", "")
+    base["PYTHONPATH"] = os.pathsep.join([SRC, str(ROOT), base.get("PYTHONPATH", "")])
     return {**base, "REQ_LLM_GATEWAY_USAGE_STORE": "memory://", **env}
 
 
@@ -37,10 +38,11 @@ class GatewayProcess:
         gw.output, gw.returncode     # after the block: everything it logged, its exit code
     """
 
-    def __init__(self, env: dict[str, str], *args: str, start_timeout: float = 20.0) -> None:
+    def __init__(self, env: dict[str, str], *args: str, start_timeout: float = 20.0,
+                 module: str = "req_llm_gateway") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.argv = [sys.executable, "-m", "req_llm_gateway", "serve", "--port", str(self.port), *args]
+        self.argv = [sys.executable, "-m", module, "serve", "--port", str(self.port), *args]
         self.env = clean_env(env)
         self.start_timeout = start_timeout
         self.output = ""
@@ -48,7 +50,8 @@ class GatewayProcess:
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> GatewayProcess:
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, cwd=ROOT)
         deadline = time.monotonic() + self.start_timeout
         while True:
             try:
@@ -65,9 +68,15 @@ class GatewayProcess:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def wait(self, timeout: float = 20.0) -> None:
+        """Let the process end by itself (after `signal`), then collect its output and exit code."""
+        self.stop(timeout, terminate=False)
+
+    def stop(self, timeout: float = 20.0, *, terminate: bool = True) -> None:
         assert self.proc is not None
-        if self.proc.poll() is None:
+        if self.proc.returncode is not None:
+            return
+        if terminate and self.proc.poll() is None:
             self.proc.terminate()
         try:
             out, _ = self.proc.communicate(timeout=timeout)

@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .serving import GuardedHttpToolsProtocol
+
     if args.config:
         os.environ[PREFIX + "CONFIG"] = os.path.abspath(args.config)
     try:
@@ -90,12 +92,13 @@ def _run(uvicorn: Any, args: argparse.Namespace, settings: Settings) -> None:
         port=args.port,
         workers=args.workers if args.workers > 1 else None,
         loop="uvloop",
-        http="httptools",
+        http=GuardedHttpToolsProtocol,  # httptools, with a cap and a deadline on each request head
         lifespan="on",
         access_log=False,
         log_level=args.log_level,
         timeout_graceful_shutdown=int(settings.shutdown_grace),
         timeout_keep_alive=30,
+        server_header=False,
     )
 
 

@@ -97,11 +97,17 @@ class PayloadTooLarge(GatewayError):
     type = "invalid_request_error"
     code = "payload_too_large"
 
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}  # the rest of the body is not read: drop the connection
+
 
 class RequestTimeout(GatewayError):
     status = 408
     type = "invalid_request_error"
     code = "request_timeout"
+
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}  # the rest of the body may still be on its way: drop the connection
 
 
 class HeadersTooLarge(GatewayError):

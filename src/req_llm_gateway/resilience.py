@@ -191,11 +191,13 @@ class Resilience:
         raise failed or last or CircuitOpen("No provider could take the request.")
 
     def _delay(self, attempt: int, exc: GatewayError) -> float | None:
-        """Seconds before the next attempt, or None when the upstream asks for a longer wait than `retry_after_max` (then the next fallback, or the client, should decide)."""
-        retry_after = getattr(exc, "retry_after", None)
+        """Seconds before the next attempt: the upstream's Retry-After, else full jitter over an exponential
+        backoff. None when the upstream asks for a wait longer than `retry_after_max`: then the next
+        fallback, or the client, decides."""
+        retry_after: float | None = getattr(exc, "retry_after", None)
         if retry_after is not None:
             return float(retry_after) if retry_after <= self.retry_after_max else None
-        return self.jitter() * min(self.cap, self.base * 2 ** (attempt - 1))
+        return self.jitter() * min(self.cap, self.base * 2.0 ** (attempt - 1))
 
     def _attempt(self, meta: dict[str, Any], target: Target | tuple[str, ChatRequest, int], attempt: int,
                  duration: int, outcome: str, exc: GatewayError | None) -> None:

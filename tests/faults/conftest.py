@@ -91,7 +91,8 @@ def gateway(request: pytest.FixtureRequest, upstreams: Upstreams, tmp_path_facto
     tmp = tmp_path_factory.mktemp("faults")
     env = {"OPENAI_API_KEY": PRIMARY_KEY, "OPENAI_BASE_URL": upstreams.fake.url + "/v1",
            "REQ_LLM_GATEWAY_CONFIG": gateway_config(upstreams, tmp, request.param == "fallbacks"), **RESILIENCE_ENV}
-    with serve_gateway(env) as gw:
+    with serve_gateway(env) as srv:
+        gw: Any = srv
         gw.fallbacks = request.param == "fallbacks"
         gw.idle_tasks = _tasks(gw)  # the server's, the lifespan's and the counting one
         yield gw

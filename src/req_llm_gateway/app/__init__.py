@@ -24,6 +24,8 @@ from ..ratelimit import open_limiter
 from ..resilience import Resilience
 from ..usage import open_store
 from .chat import ChatCompletions
+from .hygiene import server_error
+from .openapi import openapi_endpoint
 from .limits import TokenMeter, token_limits
 from .middleware import RequestIdMiddleware
 from .observability import metrics_endpoint, setup_observability
@@ -87,12 +89,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
               methods=["GET"]),
         Route("/metrics", metrics_endpoint(observability.prometheus), methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint(settings), methods=["GET"]),
         *dashboard_routes(),
     ]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIdMiddleware), *security_middleware(settings, limiter)],
-        exception_handlers={HTTPException: http_exception},
+        exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from ..errors import BadRequest, Forbidden, GatewayError, PayloadTooLarge
+from ..errors import BadRequest, Forbidden, GatewayError, PayloadTooLarge, RequestTimeout
 from ..gateway import Gateway
 from ..types import ChatRequest
 from .auth import model_allowed
@@ -42,8 +42,17 @@ def trace_context(scope: Scope) -> dict[str, str] | None:
     return found
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, or `PayloadTooLarge` as soon as it passes `limit` bytes."""
+async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float | None = None) -> bytes:
+    """The whole request body, or `PayloadTooLarge` as soon as it passes `limit` bytes, or
+    `RequestTimeout` when the client takes longer than `timeout` seconds to send it."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(scope, receive, limit)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body took longer than {timeout:g} seconds to arrive.") from None
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     for name, value in scope["headers"]:
         if name == b"content-length":
             if value.isdigit() and int(value) > limit:
@@ -76,7 +85,7 @@ class ChatCompletions:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
         try:
-            body = await read_body(scope, receive, self.settings.max_request_bytes)
+            body = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             t_body = time.monotonic_ns()
             try:
                 data = orjson.loads(body)

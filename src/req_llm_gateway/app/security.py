@@ -1,5 +1,5 @@
 """The security middleware stack, outermost first: CORS (so preflights and 401s carry CORS headers),
-authentication, then rate limits (which need the key's name)."""
+the request-head size cap, authentication, then rate limits (which need the key's name)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 from ..config import Settings
 from ..ratelimit import Limiter
 from .auth import AuthMiddleware
+from .hygiene import HeaderLimitMiddleware
 from .limits import RateLimitMiddleware
 
 __all__ = ["security_middleware"]
@@ -24,6 +25,7 @@ def security_middleware(settings: Settings, limiter: Limiter) -> list[Middleware
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["authorization", "content-type", "x-request-id"], expose_headers=EXPOSED, max_age=600,
         ))
+    stack.append(Middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes))
     stack.append(Middleware(AuthMiddleware, settings=settings))
     stack.append(Middleware(RateLimitMiddleware, settings=settings, limiter=limiter))
     return stack

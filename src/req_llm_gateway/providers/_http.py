@@ -118,7 +118,9 @@ class HttpProvider:
 
     async def _post(self, up: UpstreamRequest) -> aiohttp.ClientResponse:
         try:
-            return await self.http.session.post(up.url, data=up.body, headers=up.headers, timeout=self.timeout)
+            # No redirects: a redirect could carry the provider's key to a host nobody configured.
+            return await self.http.session.post(up.url, data=up.body, headers=up.headers, timeout=self.timeout,
+                                                allow_redirects=False)
         except Exception as exc:
             raise self._transport_error(exc) from exc
 

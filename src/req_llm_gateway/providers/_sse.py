@@ -22,7 +22,10 @@ async def decode(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
     buf = b""
     async for chunk in chunks:
         buf = buf + chunk if buf else chunk
+        held = b""
         if b"\r" in buf:
+            if buf.endswith(b"\r"):  # maybe the first half of a "\r\n" split across chunks: wait for the next
+                buf, held = buf[:-1], b"\r"
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         while True:
             end = buf.find(b"\n\n")
@@ -32,8 +35,9 @@ async def decode(chunks: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:
             ev = _parse_block(block)
             if ev is not None:
                 yield ev
+        buf += held
     if buf.strip():
-        ev = _parse_block(buf)
+        ev = _parse_block(buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
         if ev is not None:
             yield ev
 

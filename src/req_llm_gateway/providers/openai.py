@@ -75,11 +75,9 @@ class OpenAIWire:
             raise UpstreamError("The upstream stream ended before it was complete.")
 
     def _stream_error(self, data: bytes) -> GatewayError:
-        message, _, _ = openai_error_fields(data)
-        return UpstreamError(
-            f"The provider failed mid-stream: {message}" if message else "The provider failed mid-stream.",
-            upstream_body=data[:4096].decode("utf-8", "replace"),
-        )
+        # The upstream's own words go only into the details (ERROR_VERBOSITY=detailed): sanitized errors
+        # never carry upstream bodies.
+        return UpstreamError("The provider failed mid-stream.", upstream_body=data[:4096].decode("utf-8", "replace"))
 
     def error(self, provider: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         message, code, param = openai_error_fields(body)

@@ -67,7 +67,7 @@ class RedisLimiter:
             raise LimiterUnavailable(f"the Redis rate-limit store is unreachable: {type(exc).__name__}") from exc
 
     async def hit(self, key: str, limit: Limit) -> Decision:
-        args = [limit.amount, int(limit.period * 1_000_000), f"{self._member}{next(self._seq)}"]
+        args: list[int | str] = [limit.amount, int(limit.period * 1_000_000), f"{self._member}{next(self._seq)}"]
         allowed, remaining, reset_us = await self._call(self._script(keys=[self.prefix + key], args=args))
         return Decision(bool(allowed), limit.amount, int(remaining), int(reset_us) / 1e6)
 
