@@ -2,7 +2,8 @@
 usage -> emit telemetry. No ASGI here. Usage and cost belong to the provider that answered.
 
 Events (see docs/telemetry.md):
-    ("req_llm_gateway", "request", "start")      {system_time, monotonic_time}; {provider, model, request_id, stream}
+    ("req_llm_gateway", "request", "start")      {system_time, monotonic_time}; {provider, model, request_id, stream,
+                                                  [traceparent, tracestate]}
     ("req_llm_gateway", "request", "stop")       {duration, prompt_tokens, completion_tokens, total_tokens,
                                                   cost_usd, cached_tokens, reasoning_tokens, upstream_duration,
                                                   [time_to_first_token]}; start metadata + {finish_reasons,
