@@ -34,8 +34,6 @@ def _parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .serving import GuardedHttpToolsProtocol
-
     if args.config:
         os.environ[PREFIX + "CONFIG"] = os.path.abspath(args.config)
     try:
@@ -85,6 +83,8 @@ def _multiprocess_metrics_dir(workers: int) -> str | None:
 
 
 def _run(uvicorn: Any, args: argparse.Namespace, settings: Settings) -> None:
+    from .serving import GuardedHttpToolsProtocol
+
     uvicorn.run(
         "req_llm_gateway.app:create_app",
         factory=True,
