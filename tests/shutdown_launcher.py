@@ -47,7 +47,7 @@ def print_event(event: Any, measurements: dict[str, Any], metadata: dict[str, An
           flush=True)
 
 
-usage.STORES["testfile"] = lambda url: FileUsageStore(url.split("://", 1)[1])
+usage.STORES["testfile"] = lambda url, *_: FileUsageStore(url.split("://", 1)[1])
 telemetry.attach_many("shutdown-launcher", [STOP, EXCEPTION], print_event)
 
 if __name__ == "__main__":
