@@ -45,7 +45,7 @@ async def pair(prefix: str) -> AsyncIterator[tuple[SharedBreakers, SharedBreaker
 async def test_a_circuit_opened_on_one_replica_is_open_on_the_other_for_the_rest_of_the_cooldown(
     pair: tuple[SharedBreakers, SharedBreakers, Clock],
 ) -> None:
-    a, b, clock = pair
+    a, b, _ = pair
     theirs = b.of(PROVIDER)
     await b.sync()
     for _ in range(3):

@@ -116,7 +116,7 @@ class SharedBreakers(Breakers):
     async def _sync_quietly(self) -> None:
         try:
             await self.sync()
-        except Exception as exc:  # background work must survive Redis going away
+        except Exception as exc:  # noqa: BLE001 - background work must survive Redis going away
             now = time.monotonic()
             if now - self._warned >= _WARN_EVERY:
                 self._warned = now

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from tests.replicas.conftest import LIMITED_KEY, LOAD_KEY, replicas, write_config

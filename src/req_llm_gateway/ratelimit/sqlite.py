@@ -22,8 +22,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rl_hits (key TEXT NOT NULL, at REAL NOT NULL, expires REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS rl_hits_key_at ON rl_hits (key, at)",
     "CREATE INDEX IF NOT EXISTS rl_hits_expires ON rl_hits (expires)",
-    "CREATE TABLE IF NOT EXISTS rl_tokens (key TEXT NOT NULL, win INTEGER NOT NULL, spent INTEGER NOT NULL,"
-    " expires REAL NOT NULL, PRIMARY KEY (key, win))",
+    ("CREATE TABLE IF NOT EXISTS rl_tokens (key TEXT NOT NULL, win INTEGER NOT NULL, spent INTEGER NOT NULL,"
+     " expires REAL NOT NULL, PRIMARY KEY (key, win))"),
 )
 _SWEEP_EVERY = 1024  # hits between sweeps of every key's expired entries
 
