@@ -18,19 +18,19 @@ from ..circuit_redis import SharedBreakers
 from ..config import Settings
 from ..dashboard import dashboard_routes
 from ..gateway import Gateway
-from ..pricing import Pricing, PriceRefresh
+from ..pricing import PriceRefresh, Pricing
 from ..providers import HttpClient, build_providers
 from ..ratelimit import open_limiter
 from ..resilience import Resilience
 from ..usage import open_store
 from .chat import ChatCompletions
 from .hygiene import server_error
-from .openapi import openapi_endpoint
 from .limits import TokenMeter, token_limits
 from .middleware import RequestIdMiddleware
 from .observability import metrics_endpoint, setup_observability
-from .responses import Redactor
+from .openapi import openapi_endpoint
 from .readiness import Readiness, health_endpoint
+from .responses import Redactor
 from .routes import http_exception, models_endpoint
 from .security import security_middleware
 from .usage_api import usage_endpoint
