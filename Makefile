@@ -18,6 +18,6 @@ run: $(STAMP)
 	$(VENV)/bin/req-llm-gateway serve --host $${HOST:-127.0.0.1} --port $${PORT:-4000}
 
 test: $(STAMP)
-	bash scripts/system-deps.sh chromium
+	bash scripts/system-deps.sh chromium redis-server postgresql
 	PYTHON=$(PY) bash deploy/check.sh --install-only
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs (headless Chromium for the dashboard test). Idempotent.
+# Debian packages the test suite needs (headless Chromium for the dashboard test; redis-server and
+# PostgreSQL binaries for the replica fault tests, which start their own servers). Idempotent.
 set -euo pipefail
 need=()
 for pkg in "$@"; do

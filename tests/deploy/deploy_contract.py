@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,19 +18,29 @@ TOOLS = Path(os.environ.get("DEPLOY_TOOLS_DIR", DEPLOY / ".tools"))
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def known_gateway_env() -> frozenset[str]:
-    """Every environment variable the gateway reads.
+_CONFIG = ROOT / "src/req_llm_gateway/config.py"
+# The documented settings (PRODUCT.md and issue 8): each must still be read by config.py.
+DOCUMENTED = frozenset({
+    "API_KEY", "DEFAULT_PROVIDER", "INCLUDE_EXTENSIONS", "USAGE_STORE", "RATE_LIMIT",
+    "RATE_LIMIT_STORE", "ERROR_VERBOSITY", "CORS_ORIGINS", "STATSD", "UPSTREAM_TIMEOUT",
+    "MAX_REQUEST_BYTES", "SHUTDOWN_GRACE", "CONFIG",
+})
 
-    TODO(lead): derive this from the real settings once `req_llm_gateway.config` exists, e.g.
-    `return frozenset(Settings.env_names())`, so that a variable renamed in the code fails here.
-    Until then this mirrors the documented list (PRODUCT.md and issue 8).
-    """
-    settings = {
-        "API_KEY", "DEFAULT_PROVIDER", "INCLUDE_EXTENSIONS", "USAGE_STORE", "RATE_LIMIT",
-        "RATE_LIMIT_STORE", "ERROR_VERBOSITY", "CORS_ORIGINS", "STATSD", "UPSTREAM_TIMEOUT",
-        "MAX_REQUEST_BYTES", "SHUTDOWN_GRACE",
-        "CONFIG",  # set by `serve --config PATH`, may also be set directly
-    }
+
+def settings_read_by_config() -> frozenset[str]:
+    """The `REQ_LLM_GATEWAY_*` names `Settings.from_env` reads (its `get`/`flag`/`num`/`count` helpers
+    and `PREFIX + "NAME"`), from config.py's source: a setting renamed in the code fails here."""
+    source = _CONFIG.read_text()
+    names = re.findall(r'\b(?:get|flag|num|count)\("([A-Z0-9_]+)"', source)
+    names += re.findall(r'PREFIX \+ "([A-Z0-9_]+)"', source)
+    return frozenset(names)
+
+
+def known_gateway_env() -> frozenset[str]:
+    """Every environment variable the gateway reads."""
+    settings = settings_read_by_config()
+    missing = DOCUMENTED - settings
+    assert not missing, f"config.py no longer reads the documented settings {sorted(missing)}"
     providers = {
         "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
         "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL",
