@@ -48,6 +48,7 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: None)
     metrics_dir = _multiprocess_metrics_dir(args.workers)
     limits_dir = _shared_rate_limit_store(args.workers, settings)
+    _warn_per_worker_usage(args.workers, settings)
     try:
         _run(uvicorn, args, settings)
     finally:
@@ -69,6 +70,13 @@ def _shared_rate_limit_store(workers: int, settings: Settings) -> str | None:
         "%d workers share rate limits through %s/ratelimit.db (set %sRATE_LIMIT_STORE=redis://... to share them "
         "across machines)", workers, path, PREFIX)
     return path
+
+
+def _warn_per_worker_usage(workers: int, settings: Settings) -> None:
+    if workers > 1 and settings.usage_store.lower().startswith("memory:"):
+        logging.getLogger("req_llm_gateway").warning(
+            "usage store memory:// with %d workers: each worker keeps (and /v1/usage shows) only its own usage; "
+            "use sqlite:///path or postgresql://... to share one ledger", workers)
 
 
 def _multiprocess_metrics_dir(workers: int) -> str | None:
