@@ -1,6 +1,6 @@
 """Fixtures for the replica suite: gateway processes sharing stores, unique names on the shared Redis and
 PostgreSQL, a Redis and a PostgreSQL cluster of the suite's own for the fault tests, and `report`, which
-prints each test's measured figures (and appends them to $REQ_LLM_GATEWAY_REPLICA_REPORT as JSON lines)."""
+prints each test's measured figures (and appends them to $REPLICA_REPORT_FILE as JSON lines)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def report(request: pytest.FixtureRequest) -> Callable[..., None]:
     def emit(**figures: Any) -> None:
         line = json.dumps({"test": request.node.name, **figures}, default=str)
         print(f"\nREPLICA-REPORT {line}")
-        target = os.environ.get("REQ_LLM_GATEWAY_REPLICA_REPORT")
+        target = os.environ.get("REPLICA_REPORT_FILE")
         if target:
             with open(target, "a") as f:
                 f.write(line + "\n")
