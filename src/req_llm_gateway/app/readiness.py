@@ -1,12 +1,12 @@
 """`GET /health` (liveness) and `GET /health?ready=1` (readiness): whether the usage store and the
 rate-limit store answer, and whether this replica should get traffic.
 
-A replica whose stores answer is ready. One that reached a store before and lost it stays ready, as
-"degraded", when it can serve without it: usage is buffered and written when the store returns, and rate
-limits fail open (`RATE_LIMIT_FAIL_OPEN`). Taking every replica out of a load balancer because a store
-they all share is down would turn a degraded gateway into an outage. It is not ready (503) when a store
-was never reached since it started (a wrong URL, a store still starting), or when rate limits fail closed
-and their store is down.
+A replica whose stores answer is ready. One whose store answered an earlier check and is now lost stays
+ready, as "degraded", when it can serve without it: usage is buffered and written when the store
+returns, and rate limits fail open (`RATE_LIMIT_FAIL_OPEN`). Taking every replica out of a load balancer
+because a store they all share is down would turn a degraded gateway into an outage. It is not ready
+(503) while a store has not answered a check since the process started (a wrong URL, a store still
+starting), or when rate limits fail closed and their store is down.
 """
 
 from __future__ import annotations
