@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 
 from ..config import Endpoint
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
@@ -118,7 +119,9 @@ class HttpProvider:
 
     async def _post(self, up: UpstreamRequest) -> aiohttp.ClientResponse:
         try:
-            return await self.http.session.post(up.url, data=up.body, headers=up.headers, timeout=self.timeout)
+            return await self.http.session.post(
+                yarl.URL(up.url, encoded=True), data=up.body, headers=up.headers, timeout=self.timeout
+            )
         except Exception as exc:
             raise self._transport_error(exc) from exc
 
