@@ -1,0 +1,12 @@
+"""Fixtures for provider tests: the fake upstreams (served once per session) and gateway helpers."""
+
+from __future__ import annotations
+
+from tests.fakes.fixtures import (  # noqa: F401  (pytest finds fixtures by name)
+    _azure_server,
+    _bedrock_server,
+    _openai_server,
+    fake_azure,
+    fake_bedrock,
+    fake_openai,
+)
