@@ -74,6 +74,15 @@ async def frames(chunks: AsyncIterator[bytes]) -> AsyncIterator[Frame]:
                                 upstream_body=repr(exc)) from exc
 
 
+class ModelFailure(UpstreamError):
+    """A model- or service-side Bedrock failure (ModelErrorException 424, ModelNotReadyException 429,
+    5xx): AWS documents each as worth retrying, whatever its status."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
 # AWS error type -> what the gateway answers. Types are matched without the namespace suffix
 # (`ValidationException:http://internal.amazon.com/...`) and case-insensitively, because stream
 # exceptions arrive camel-cased (`throttlingException`).
@@ -119,7 +128,7 @@ def aws_error(provider: str, status: int, body: bytes, headers: Mapping[str, str
     if key == "modeltimeoutexception":
         return UpstreamTimeout(f"The {provider} provider's model did not answer in time ({etype}).")
     if key in _FAILED:
-        return UpstreamError(
+        return ModelFailure(
             f"The {provider} provider failed ({etype}).", upstream_status=status, upstream_body=raw,
             retry_after=error_from_status(provider, status, headers, None, body).retry_after,
         )
