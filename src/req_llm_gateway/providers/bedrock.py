@@ -1,8 +1,8 @@
 """The AWS Bedrock Converse wire format: `POST {base}/model/{modelId}/converse` and
 `/converse-stream` (the binary AWS event stream), signed with SigV4 by botocore's signer.
 
-Credentials arrive in the `Endpoint` (key = AWS_ACCESS_KEY_ID; options secret_access_key,
-session_token, region); the signer is built once per credential set and reused.
+Credentials arrive in the `Endpoint` (options access_key_id, secret_access_key, session_token,
+region, or bearer_token for a Bedrock API key); the signer is built once per credential set.
 """
 
 from __future__ import annotations
@@ -46,14 +46,19 @@ class BedrockWire:
     def __init__(self) -> None:
         self._signers: dict[tuple[str, str, str | None, str], _aws.Signer] = {}
 
-    def signer(self, ep: Endpoint) -> _aws.Signer:
-        """The endpoint's signer, built on first use (botocore objects are not free to build)."""
+    def signer(self, ep: Endpoint) -> _aws.Signer | None:
+        """The endpoint's SigV4 signer, built on first use (botocore objects are not free to build);
+        None when the endpoint uses a Bedrock API key instead."""
+        access = ep.options.get("access_key_id") or ep.api_key
         secret = ep.options.get("secret_access_key")
-        if not ep.api_key or not secret:
-            missing = "AWS_ACCESS_KEY_ID" if not ep.api_key else "AWS_SECRET_ACCESS_KEY"
+        if not secret or not access:
+            if ep.options.get("bearer_token"):
+                return None
+            missing = "AWS_SECRET_ACCESS_KEY" if access else "AWS_ACCESS_KEY_ID"
             raise ProviderNotConfigured(
-                f"The '{ep.provider}' provider has no AWS credentials: set {missing} on the gateway.", param="model")
-        key = (ep.api_key, str(secret), ep.options.get("session_token"), self.region(ep))
+                f"The '{ep.provider}' provider has no AWS credentials: set {missing} (or "
+                "AWS_BEARER_TOKEN_BEDROCK) on the gateway.", param="model")
+        key = (str(access), str(secret), ep.options.get("session_token"), self.region(ep))
         signer = self._signers.get(key)
         if signer is None:
             signer = self._signers[key] = _aws.Signer(*key)
@@ -71,7 +76,12 @@ class BedrockWire:
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:
         body = orjson.dumps(converse_body(req))
         url = self.url(req, ep)
-        headers = self.signer(ep).headers(url, body, {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        signer = self.signer(ep)
+        if signer is None:
+            headers["Authorization"] = f"Bearer {ep.options['bearer_token']}"
+        else:
+            headers = signer.headers(url, body, headers)
         return UpstreamRequest(url, headers, body)
 
     def parse(self, body: bytes, req: ChatRequest) -> ChatResponse:
