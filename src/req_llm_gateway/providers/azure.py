@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from urllib.parse import quote
 
 from ..config import Endpoint
-from ..errors import ProviderNotConfigured
+from ..errors import GatewayError, ProviderNotConfigured
 from ..types import ChatRequest
+from ._http import error_from_status, openai_error_fields
 from .openai import FEATURES as OPENAI_FEATURES
 from .openai import OpenAIWire
 
@@ -42,6 +43,13 @@ class AzureWire(OpenAIWire):
                 "(https://<resource>.openai.azure.com) on the gateway.", param="model")
         version = quote(str(ep.options.get("api_version") or DEFAULT_API_VERSION), safe="")
         return f"{base}/openai/deployments/{quote(req.model, safe='')}/chat/completions?api-version={version}"
+
+    def error(self, provider: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+        # Azure's own errors carry the status as their code ({"code": "429"}); model errors are OpenAI's.
+        message, code, param = openai_error_fields(body)
+        if code is not None and code.isdigit():
+            code = None
+        return error_from_status(provider, status, headers, message, body, code=code, param=param)
 
 
 WIRE = AzureWire()
