@@ -278,3 +278,29 @@ def test_config_file_can_move_a_built_in_row(fake_openai: RunningFake, tmp_path:
     with serve_gateway({"REQ_LLM_GATEWAY_CONFIG": str(config), "GROQ_API_KEY": "gk"}) as gw:
         assert post(gw, {"model": "groq:llama-3.3-70b-versatile", "messages": HELLO}).status_code == 200
     assert fake_openai.last.headers["authorization"] == "Bearer gk"
+
+
+def test_config_file_rows_add_a_second_aws_region_and_azure_resource(
+    fake_bedrock: RunningFake, fake_azure: RunningFake, tmp_path: Path
+) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(f"""
+[providers.bedrock-eu]
+wire = "bedrock"
+base_url = "{fake_bedrock.url}"
+region = "eu-west-1"
+api_key_env = "AWS_ACCESS_KEY_ID"
+env_options = {{ secret_access_key = "AWS_SECRET_ACCESS_KEY" }}
+
+[providers.azure-eu]
+wire = "azure"
+base_url = "{fake_azure.url}"
+api_key_env = "AZURE_EU_API_KEY"
+""")
+    env = {**AWS, "REQ_LLM_GATEWAY_CONFIG": str(config), "AZURE_EU_API_KEY": "eu-key"}
+    with serve_gateway(env) as gw:
+        assert post(gw, {"model": f"bedrock-eu:{MODEL_ID}", "messages": HELLO}).status_code == 200
+        assert post(gw, {"model": "azure-eu:gpt-4o", "messages": HELLO}).status_code == 200
+    assert "/eu-west-1/bedrock/aws4_request" in fake_bedrock.last.headers["authorization"]
+    assert fake_azure.last.headers["api-key"] == "eu-key"
+    assert fake_azure.last.query == {"api-version": "2024-10-21"}
