@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-from botocore.eventstream import EventStreamBuffer, ParserError
+from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
+from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+from botocore.credentials import Credentials  # type: ignore[import-untyped]
+from botocore.eventstream import EventStreamBuffer, ParserError  # type: ignore[import-untyped]
 
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout
 from ._http import error_from_status
