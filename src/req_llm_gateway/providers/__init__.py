@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config import Endpoint, Settings
-from . import openai
+from . import anthropic, gemini, openai
 from ._http import HttpClient, HttpProvider
 from .base import Provider, WireFormat
 from .demo import DemoProvider
@@ -18,6 +18,8 @@ __all__ = ["HttpClient", "Provider", "WIRE_FORMATS", "build_providers"]
 
 WIRE_FORMATS: dict[str, WireFormat] = {
     "openai": openai.WIRE,
+    "anthropic": anthropic.WIRE,
+    "gemini": gemini.WIRE,
 }
 
 # Providers that are not an HTTP wire format (no upstream to call).
