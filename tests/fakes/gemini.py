@@ -1,0 +1,138 @@
+"""Fake Gemini API: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
+
+Key in `x-goog-api-key` or `?key=`; none -> 403 PERMISSION_DENIED, a key starting with
+`invalid` -> 400 API_KEY_INVALID. Streams are SSE (`data: ...\\r\\n\\r\\n`) with `alt=sse`,
+else one JSON array streamed element by element, as the API does. Unknown fields are refused
+(`gemini_schema.py`); errors are `{"error": {"code", "message", "status", "details"}}`.
+Replies and token counts: `conversation.py`; model-name scripting: `script.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import gemini_wire as wire
+from .conversation import reply_to
+from .gemini_schema import PayloadInvalid
+from .recording import fake_app
+from .script import Script
+from .streaming import before_answer, halfway, sse, stream_for
+
+MALFORMED = b'{"candidates": [{"content": {"parts": [{"text": "Fake'
+_TYPE = "type.googleapis.com/google.rpc."
+_SCRIPTED = {
+    400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    401: ("UNAUTHENTICATED", "Request had invalid authentication credentials."),
+    403: ("PERMISSION_DENIED", "The caller does not have permission"),
+    404: ("NOT_FOUND", "models/{model} is not found for API version v1beta, or is not supported "
+                       "for generateContent. Call ListModels to see the list of available models "
+                       "and their supported methods."),
+    429: ("RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and "
+                                "billing details."),
+    500: ("INTERNAL", "An internal error has occurred. Please retry or report in "
+                      "https://developers.generativeai.google/guide/troubleshooting"),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+    504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
+}
+
+
+def error_body(code: int, status: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+def error(code: int, status: str, message: str, details: list[Any] | None = None) -> Response:
+    return JSONResponse(error_body(code, status, message, details), code)
+
+
+def _invalid(exc: PayloadInvalid) -> Response:
+    violation = {"field": exc.field, "description": str(exc)}
+    return error(400, "INVALID_ARGUMENT", str(exc),
+                 [{"@type": _TYPE + "BadRequest", "fieldViolations": [violation]}])
+
+
+def _denied(request: Request) -> Response | None:
+    key = request.headers.get("x-goog-api-key") or request.query_params.get("key") or ""
+    if not key.strip():
+        return error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers "
+                     "without established identity). Please use API Key or other form of API "
+                     "consumer identity to call this API.")
+    if key.startswith("invalid"):
+        info = {"@type": _TYPE + "ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"}}
+        return error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info])
+    return None
+
+
+def scripted(status: int, model: str) -> Response:
+    name, message = _SCRIPTED.get(status, ("UNKNOWN", f"Scripted error {status}."))
+    details = [{"@type": _TYPE + "RetryInfo", "retryDelay": "7s"}] if status == 429 else None
+    return error(status, name, message.format(model=model), details)
+
+
+async def models_call(request: Request) -> Response:
+    model, _, method = request.path_params["target"].rpartition(":")
+    if method not in ("generateContent", "streamGenerateContent") or not model:
+        return error(404, "NOT_FOUND", f"Method not found: {method}")
+    if (denied := _denied(request)) is not None:
+        return denied
+    try:
+        body = json.loads(await request.body())
+        wire.validate(body)
+    except ValueError:
+        return error(400, "INVALID_ARGUMENT", "Invalid JSON payload received. Unexpected token.")
+    except PayloadInvalid as exc:
+        return _invalid(exc)
+    script = Script.from_model(model)
+    await before_answer(request, script)
+    if script.status is not None:
+        return scripted(script.status, model)
+    conv = wire.conversation_from(body)
+    reply = reply_to(conv, script)
+    ids = {"show_thoughts": conv.reasoning, "model": model, "response_id": secrets.token_urlsafe(16)}
+    if method == "streamGenerateContent":
+        return _stream(request, script, wire.stream(reply, finished=not script.no_done, **ids))
+    if script.malformed:
+        return Response(MALFORMED, media_type="application/json")
+    return JSONResponse(wire.response(reply, **ids))
+
+
+def _stream(request: Request, script: Script, chunks: list[dict[str, Any]]) -> Response:
+    texts = [json.dumps(chunk) for chunk in chunks]
+    if script.malformed:
+        texts[0] = MALFORMED.decode()
+    if script.stream_error:
+        overloaded = error_body(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+        texts = texts[: halfway(texts)] + [json.dumps(overloaded)]
+    if request.query_params.get("alt") == "sse":
+        events = [sse(text, sep="\r\n\r\n") for text in texts]
+        return stream_for(script, events, media_type="text/event-stream")
+    pieces = [("[" if i == 0 else ",\r\n") + text for i, text in enumerate(texts)]
+    return stream_for(script, [p.encode() for p in pieces] + [b"]"], media_type="application/json")
+
+
+async def list_models(request: Request) -> Response:
+    if (denied := _denied(request)) is not None:
+        return denied
+    names = ("gemini-2.5-flash", "gemini-2.5-pro")
+    models = [{"name": f"models/{n}", "displayName": n, "version": "001",
+               "supportedGenerationMethods": ["generateContent", "countTokens"]} for n in names]
+    return JSONResponse({"models": models})
+
+
+def create_app() -> Starlette:
+    """The fake Gemini API; `GEMINI_BASE_URL=<server.url>` (no `/v1beta`)."""
+    return fake_app([
+        Route("/v1beta/models/{target:path}", models_call, methods=["POST"]),
+        Route("/v1beta/models", list_models, methods=["GET"]),
+    ])
+
