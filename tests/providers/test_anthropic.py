@@ -191,7 +191,7 @@ def test_reasoning_effort_returns_thinking_as_reasoning_content(
 ) -> None:
     r = client.chat.completions.create(model=f"anthropic:{MODEL}", messages=HELLO, reasoning_effort="low")
     assert fake_anthropic.last.json["thinking"] == {"type": "enabled", "budget_tokens": 2048}
-    assert fake_anthropic.last.json["max_tokens"] == 16384 + 2048
+    assert fake_anthropic.last.json["max_tokens"] == 16384
     assert r.choices[0].message.content == "Fake reply to: Hello there"
     assert r.choices[0].message.model_extra["reasoning_content"] == REASONING_TEXT
     assert r.usage.completion_tokens == 5 + REASONING_TOKENS

@@ -193,8 +193,9 @@ def test_json_object_with_tools_is_a_400_naming_response_format() -> None:
 
 
 @pytest.mark.parametrize(("effort", "max_tokens", "thinking", "sent_max"), [
-    ("low", None, {"type": "enabled", "budget_tokens": 2048}, 16384 + 2048),
-    ("medium", None, {"type": "enabled", "budget_tokens": 8192}, 16384 + 8192),
+    ("low", None, {"type": "enabled", "budget_tokens": 2048}, 16384),
+    ("high", None, {"type": "enabled", "budget_tokens": 16384}, 16384 + 4096),
+    ("max", None, {"type": "enabled", "budget_tokens": 27648}, 27648 + 4096),
     ("high", 20000, {"type": "enabled", "budget_tokens": 16384}, 20000),
     ("high", 4000, {"type": "enabled", "budget_tokens": 3999}, 4000),
     ("none", None, {"type": "disabled"}, 16384),

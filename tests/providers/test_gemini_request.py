@@ -194,9 +194,10 @@ def test_reasoning_effort_becomes_thinking_config(model: str, effort: str, think
     assert out["generationConfig"] == {"thinkingConfig": thinking}
 
 
-def test_reasoning_effort_none_on_a_model_that_always_thinks_is_a_400() -> None:
+@pytest.mark.parametrize("effort", ["none", "max"])
+def test_reasoning_effort_without_a_gemini_3_thinking_level_is_a_400(effort: str) -> None:
     with pytest.raises(BadRequest) as info:
-        body_for(request(model="gemini-3-pro-preview", reasoning_effort="none"))
+        body_for(request(model="gemini-3-pro-preview", reasoning_effort=effort))
     assert info.value.param == "reasoning_effort"
 
 

@@ -5,8 +5,10 @@ Choices worth knowing (also in docs/providers.md):
   `max_tokens`, the gateway sends the endpoint option `default_max_tokens`, else 4096 (8192 for
   claude-3-5-*, 16384 for claude-3-7 and Claude 4 and later).
 - `reasoning_effort` becomes `thinking.budget_tokens` (minimal 1024, low 2048, medium 8192, high 16384,
-  xhigh 32000; `none` disables thinking). OpenAI counts reasoning inside the completion limit, like
-  Anthropic: a client limit must leave room for the budget, else the budget shrinks to fit (>= 1024).
+  xhigh 24576, max 27648; `none` disables thinking). OpenAI counts reasoning inside the completion
+  limit, like Anthropic: without a client limit, `max_tokens` is raised to budget + 4096 when the
+  default is smaller (so at most 31744, within every thinking model's output limit); a client
+  limit must leave room for the budget, else the budget shrinks to fit (it cannot go below 1024).
 - `response_format` json_schema becomes `output_config.format` (structured outputs); json_object is
   a forced tool (`json_response`, any object) whose input comes back as the message text.
 - System and developer messages, wherever they appear, join the top-level `system` in order.
@@ -32,7 +34,8 @@ SUPPORTED = frozenset({
     "parallel_tool_calls", "response_format", "reasoning_effort", "user",
 })
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 32000}
+_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384, "xhigh": 24576, "max": 27648}
+_ANSWER_ROOM = 4096  # tokens left for the answer when the gateway picks max_tokens for a thinking model
 _MIN_BUDGET = 1024
 _TOOL_CHOICE = {"auto": "auto", "none": "none", "required": "any", "named": "tool"}
 _MAX_TOKENS = (
@@ -186,7 +189,7 @@ def _limits(body: Json, params: Mapping[str, Any], model: str, options: Mapping[
     elif effort is not None:
         budget = _BUDGETS[effort]
         if asked is None:
-            max_tokens += budget
+            max_tokens = max(max_tokens, budget + _ANSWER_ROOM)
         elif asked <= budget:
             budget = asked - 1
             if budget < _MIN_BUDGET:

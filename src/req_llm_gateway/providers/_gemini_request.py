@@ -8,7 +8,8 @@ Choices worth knowing (also in docs/providers.md):
 - Gemini 3 returns a `thoughtSignature` with each function call and wants it back in the next
   turn: the gateway carries it inside the OpenAI tool call id (`<id>__thought__<signature>`).
 - `reasoning_effort` becomes `thinkingConfig`: `thinkingBudget` for Gemini 1.x/2.x (none 0,
-  minimal 512, low 1024, medium 8192, high 24576, xhigh 32768), `thinkingLevel` for later models;
+  minimal 512, low 1024, medium 8192, high 24576, xhigh and max 32768), `thinkingLevel` for later
+  models (`none` and `max` have no level there: a 400);
   thoughts are requested (`includeThoughts`) and returned as `reasoning_content`.
 - `strict: true` on a function maps to function-calling mode VALIDATED (schema-checked calls).
 """
@@ -35,7 +36,7 @@ SUPPORTED = frozenset({
 })
 _GENERATION = {"temperature": "temperature", "top_p": "topP", "top_k": "topK", "n": "candidateCount",
                "presence_penalty": "presencePenalty", "frequency_penalty": "frequencyPenalty", "seed": "seed"}
-_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768}
+_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768, "max": 32768}
 _BUDGET_MODELS = re.compile(r"gemini-(1|2)(\.|-|$)")
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "named": "ANY"}
 
@@ -174,9 +175,8 @@ def _generation(params: Mapping[str, Any], model: str) -> Json:
 def _thinking(effort: str, model: str) -> Json:
     if _BUDGET_MODELS.search(model):
         return {"thinkingBudget": _BUDGETS[effort], "includeThoughts": effort != "none"}
-    if effort == "none":
-        raise BadRequest(
-            f"reasoning_effort 'none' cannot be expressed for {model}: it always thinks; use 'minimal'.",
-            param="reasoning_effort",
-        )
+    if effort in ("none", "max"):
+        hint = "it always thinks; use 'minimal'" if effort == "none" else "its highest level is 'xhigh'"
+        raise BadRequest(f"reasoning_effort '{effort}' cannot be expressed for {model}: {hint}.",
+                         param="reasoning_effort")
     return {"thinkingLevel": effort.upper(), "includeThoughts": True}

@@ -29,7 +29,7 @@ _NEUTRAL: dict[str, tuple[Any, ...]] = {
 }
 # Read by the gateway itself, not by any provider.
 _GATEWAY_PARAMS = frozenset({"stream_options"})
-EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 def reject_unsupported(params: Mapping[str, Any], provider: str, supported: Collection[str]) -> None:
