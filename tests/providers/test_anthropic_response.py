@@ -9,14 +9,18 @@ from typing import Any
 import orjson
 import pytest
 
+from req_llm_gateway.config import Endpoint
 from req_llm_gateway.errors import UpstreamError
 from req_llm_gateway.providers.anthropic import WIRE, finish_reason, usage_from
 from req_llm_gateway.types import ChatChunk, ChatRequest, Usage
 
 
+_EP = Endpoint("anthropic", "anthropic", "https://api.anthropic.com", api_key="k")
+
+
 def request(**params: Any) -> ChatRequest:
-    return ChatRequest.from_openai({"model": "anthropic:claude-x", "messages": [{"role": "user", "content": "hi"}],
-                                    **params}, "openai")
+    body = {"model": "anthropic:claude-x", "messages": [{"role": "user", "content": "hi"}], **params}
+    return ChatRequest.from_openai(body, "openai")
 
 
 def message(content: list[dict[str, Any]], stop_reason: str = "end_turn", **usage: int) -> bytes:
@@ -145,3 +149,36 @@ def test_overloaded_keeps_retry_after_and_is_retryable() -> None:
 def test_an_error_body_that_is_not_json_still_maps_by_status() -> None:
     err = WIRE.error("anthropic", 400, b"<html>bad gateway</html>", {})
     assert (err.status, err.message) == (400, "The anthropic provider rejected the request (status 400).")
+
+
+async def test_parallel_tool_calls_stream_with_their_own_indexes() -> None:
+    def tool(index: int, ident: str, args: str) -> list[dict[str, Any]]:
+        return [{"type": "content_block_start", "index": index,
+                 "content_block": {"type": "tool_use", "id": ident, "name": "w", "input": {}}},
+                {"type": "content_block_delta", "index": index,
+                 "delta": {"type": "input_json_delta", "partial_json": args}},
+                {"type": "content_block_stop", "index": index}]
+    raw = sse({"type": "message_start", "message": {"id": "m", "model": "c", "usage": {"input_tokens": 1}}},
+              {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+              {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Two calls."}},
+              {"type": "content_block_stop", "index": 0},
+              *tool(1, "toolu_a", '{"city":"Paris"}'), *tool(2, "toolu_b", '{"city":"Rome"}'),
+              {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 9}},
+              {"type": "message_stop"})
+    calls = [tc for c in await run(raw) if c.obj and c.obj["choices"]
+             for tc in c.obj["choices"][0]["delta"].get("tool_calls", ())]
+    assert [(c["index"], c.get("id"), c["function"]["arguments"]) for c in calls] == [
+        (0, "toolu_a", ""), (0, None, '{"city":"Paris"}'), (1, "toolu_b", ""), (1, None, '{"city":"Rome"}')]
+
+
+def test_a_data_url_with_parameters_before_base64_is_accepted() -> None:
+    req = request(messages=[{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;name=a.png;base64,iVBORw0KGgo="}}]}])
+    body = orjson.loads(WIRE.build(req, _EP).body)
+    assert body["messages"][0]["content"][0]["source"] == {
+        "type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+
+
+def test_supported_params_are_declared_for_the_docs_matrix() -> None:
+    assert {"temperature", "tools", "reasoning_effort", "user"} <= WIRE.supported_params
+    assert not {"n", "logprobs", "seed"} & WIRE.supported_params

@@ -160,3 +160,14 @@ def test_an_error_wrapped_in_a_list_is_read() -> None:
     body = b"[" + _error("INVALID_ARGUMENT", 400) + b"]"
     err = WIRE.error("gemini", 400, body, {})
     assert (err.status, err.message) == (400, "INVALID_ARGUMENT happened")
+
+
+async def test_parallel_function_calls_in_one_chunk_get_their_own_indexes() -> None:
+    chunks = await run(response(candidate([{"functionCall": {"name": "w", "args": {"city": "Paris"}}},
+                                           {"functionCall": {"name": "w", "args": {"city": "Rome"}}}])))
+    calls = [tc for c in chunks if c.obj and c.obj["choices"]
+             for tc in c.obj["choices"][0]["delta"].get("tool_calls", ())]
+    assert [(c["index"], c["function"]["arguments"]) for c in calls] == [(0, '{"city":"Paris"}'),
+                                                                         (1, '{"city":"Rome"}')]
+    assert len({c["id"] for c in calls}) == 2
+    assert [c.finish_reason for c in chunks if c.finish_reason] == ["tool_calls"]

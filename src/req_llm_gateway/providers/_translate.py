@@ -164,8 +164,8 @@ def _user_parts(content: Any, where: str, provider: str) -> list[Part]:
 def _media(kind: Literal["image", "file"], url: str, at: str) -> Media:
     if url.startswith("data:"):
         head, sep, data = url[5:].partition(",")
-        media_type, _, encoding = head.partition(";")
-        if not sep or encoding.lower() != "base64" or not media_type:
+        media_type, *options = head.split(";")
+        if not sep or "base64" not in (o.strip().lower() for o in options) or not media_type:
             raise BadRequest(f"{at}: a data URL must look like data:<type>;base64,<data>.", param=at)
         return Media(kind, media_type.lower(), _checked_b64(data, at), None, at)
     return Media(kind, None, None, url, at)

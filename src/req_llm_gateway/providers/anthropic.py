@@ -18,7 +18,7 @@ from ..config import Endpoint
 from ..errors import GatewayError, UpstreamError
 from ..types import ChatChunk, ChatRequest, ChatResponse, Json, Usage
 from . import _sse
-from ._anthropic_request import JSON_TOOL, body_for
+from ._anthropic_request import JSON_TOOL, SUPPORTED, body_for
 from ._http import error_from_status, retry_after_seconds
 from ._openai_out import Chunks, choice, completion, tool_call
 from .base import UpstreamRequest
@@ -65,6 +65,8 @@ def _json_mode(req: ChatRequest) -> bool:
 
 
 class AnthropicWire:
+    supported_params = SUPPORTED  # the OpenAI parameters this format translates; others are a 400
+
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:
         body = body_for(req, ep.options)
         if req.stream:

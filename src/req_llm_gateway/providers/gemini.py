@@ -20,7 +20,7 @@ from ..config import Endpoint
 from ..errors import GatewayError, UpstreamError
 from ..types import ChatChunk, ChatRequest, ChatResponse, Json, Usage
 from . import _sse
-from ._gemini_request import SIGNATURE_SEP, body_for, model_path
+from ._gemini_request import SIGNATURE_SEP, SUPPORTED, body_for, model_path
 from ._http import error_from_status, retry_after_seconds
 from ._openai_out import Chunks, choice, completion, tool_call
 from .base import UpstreamRequest
@@ -78,6 +78,8 @@ def _blocked(data: Json) -> bool:
 
 
 class GeminiWire:
+    supported_params = SUPPORTED  # the OpenAI parameters this format translates; others are a 400
+
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:
         body = body_for(req)
         base = (ep.base_url or DEFAULT_BASE_URL) + model_path(req.model)
