@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Endpoint, Settings
-from . import azure, bedrock, openai
+from . import anthropic, azure, bedrock, gemini, openai
 from ._http import HttpClient, HttpProvider
 from .base import Provider, WireFormat
 from .demo import DemoProvider
@@ -21,6 +21,8 @@ __all__ = ["HttpClient", "Provider", "WIRE_FORMATS", "build_providers", "catalog
 
 WIRE_FORMATS: dict[str, WireFormat] = {
     "openai": openai.WIRE,
+    "anthropic": anthropic.WIRE,
+    "gemini": gemini.WIRE,
     "azure": azure.WIRE,
     "bedrock": bedrock.WIRE,
 }
