@@ -17,7 +17,9 @@ from tests.fakes.server import LoopbackServer
 
 
 async def echo(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(f"{request.method} {request.url.path} {(await request.body()).decode()}")
+    return PlainTextResponse(
+        f"{request.method} {request.url.path} {(await request.body()).decode()}"
+    )
 
 
 def test_server_serves_on_loopback_and_stops() -> None:
@@ -54,9 +56,14 @@ def test_stop_does_not_wait_for_a_hanging_request() -> None:
 
     def call() -> None:
         try:
-            outcome.append(httpx.post(server.url + "/v1/chat/completions", timeout=30,
-                                      headers={"authorization": "Bearer k"},
-                                      json={"model": "hang", "messages": [{"role": "user", "content": "x"}]}))
+            outcome.append(
+                httpx.post(
+                    server.url + "/v1/chat/completions",
+                    timeout=30,
+                    headers={"authorization": "Bearer k"},
+                    json={"model": "hang", "messages": [{"role": "user", "content": "x"}]},
+                )
+            )
         except httpx.HTTPError as exc:
             outcome.append(exc)
 
@@ -77,9 +84,17 @@ def test_stop_does_not_wait_for_a_hanging_request() -> None:
 def test_cut_stream_truncates_the_chunked_body() -> None:
     app = openai.create_app()
     with LoopbackServer(app) as server:
-        body = {"model": "cut-stream", "stream": True, "messages": [{"role": "user", "content": "a b c d"}]}
-        with httpx.stream("POST", server.url + "/v1/chat/completions", json=body,
-                          headers={"authorization": "Bearer k"}) as response:
+        body = {
+            "model": "cut-stream",
+            "stream": True,
+            "messages": [{"role": "user", "content": "a b c d"}],
+        }
+        with httpx.stream(
+            "POST",
+            server.url + "/v1/chat/completions",
+            json=body,
+            headers={"authorization": "Bearer k"},
+        ) as response:
             received: list[bytes] = []
             with pytest.raises(httpx.RemoteProtocolError):
                 for chunk in response.iter_raw():
