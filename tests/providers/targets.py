@@ -54,6 +54,8 @@ def compatible_ids() -> list[str]:
 
 
 TARGETS: list[Target] = [
+    Target("anthropic", "anthropic", "claude-haiku-4-5"),
+    Target("gemini", "gemini", "gemini-2.5-flash"),
     Target("bedrock", "bedrock", BEDROCK_MODEL),
     Target("azure", "azure", "gpt-4o"),
     *(Target(name, "openai", COMPATIBLE_MODELS[name]) for name in compatible_ids()),
@@ -66,12 +68,14 @@ class Fakes:
     openai: RunningFake
     azure: RunningFake
     bedrock: RunningFake
+    anthropic: RunningFake
+    gemini: RunningFake
 
     def of(self, target: Target) -> RunningFake:
-        return {"openai": self.openai, "azure": self.azure, "bedrock": self.bedrock}[target.wire]
+        return getattr(self, target.wire)  # type: ignore[no-any-return]
 
     def clear(self) -> None:
-        for fake in (self.openai, self.azure, self.bedrock):
+        for fake in (self.openai, self.azure, self.bedrock, self.anthropic, self.gemini):
             fake.received.clear()
 
 
@@ -85,6 +89,8 @@ def gateway_env(fakes: Fakes, config: Path) -> dict[str, str]:
         "AZURE_OPENAI_API_KEY": "azure-test-key",
         "AZURE_OPENAI_ENDPOINT": fakes.azure.url,
         "MYVENDOR_TOKEN": "sk-myvendor-test",
+        "ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": fakes.anthropic.url,
+        "GEMINI_API_KEY": "gemini-test-key", "GEMINI_BASE_URL": fakes.gemini.url,
         "REQ_LLM_GATEWAY_CONFIG": str(config),
     }
     for name in compatible_ids():

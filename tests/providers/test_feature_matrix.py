@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from req_llm_gateway.providers import catalogue_rows, feature_declarations
-from req_llm_gateway.providers.features import FEATURES, compatible_table, level, matrix
+from req_llm_gateway.providers.features import FEATURES, compatible_table, level, matrix, update_doc
 from tests.fakes.conversation import REASONING_TOKENS
 from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
@@ -77,6 +77,10 @@ def _detail(kind: str, key: str, n: int) -> Callable[[Answer], None]:
     return check
 
 
+def _json_object(a: Answer) -> None:
+    assert isinstance(json.loads(a["content"]), dict)
+
+
 def _calls_weather(a: Answer) -> None:
     assert a["finish_reason"] == "tool_calls"
     assert a["tool_calls"][0]["function"]["name"] == "get_weather"
@@ -116,7 +120,7 @@ PROBES: dict[str, Probe] = {
         rejects="messages[0].content[1].image_url.url", check=_prompt_tokens(2 + 85), sent_as_is=("messages",)),
     "json_object": Probe({"response_format": {"type": "json_object"}, "messages": [
         {"role": "system", "content": "Reply in JSON."}, {"role": "user", "content": QUESTION}]},
-        rejects="response_format", check=_json_says({"reply": REPLY}), sent_as_is=("response_format",)),
+        rejects="response_format", check=_json_object, sent_as_is=("response_format",)),
     "json_schema": Probe({"response_format": {"type": "json_schema", "json_schema": {"name": "w", "schema": {
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}}}},
         check=_json_says({"city": REPLY}), sent_as_is=("response_format",)),
@@ -152,19 +156,14 @@ def test_every_feature_has_a_probe_and_every_wire_declares_every_feature() -> No
 
 def test_docs_show_the_declared_matrix_and_compatible_rows() -> None:
     doc = DOC.read_text()
-    assert _between(doc, "features") == matrix(feature_declarations())
-    assert _between(doc, "compatible") == compatible_table(catalogue_rows())
-
-
-def _between(doc: str, name: str) -> str:
-    start, end = f"<!-- {name}:start (generated: python -m req_llm_gateway.providers.features) -->", f"<!-- {name}:end -->"
-    assert start in doc and end in doc, f"docs/providers.md lacks the {name} markers"
-    return doc.split(start, 1)[1].split(end, 1)[0].strip()
+    assert update_doc(doc) == doc, "regenerate: python -m req_llm_gateway.providers.features --write docs/providers.md"
+    assert matrix(feature_declarations()) in doc and compatible_table(catalogue_rows()) in doc
 
 
 @pytest.fixture(scope="module")
-def fakes(_openai_server: RunningFake, _azure_server: RunningFake, _bedrock_server: RunningFake) -> Fakes:
-    return Fakes(_openai_server, _azure_server, _bedrock_server)
+def fakes(_openai_server: RunningFake, _azure_server: RunningFake, _bedrock_server: RunningFake,
+          _anthropic_server: RunningFake, _gemini_server: RunningFake) -> Fakes:
+    return Fakes(_openai_server, _azure_server, _bedrock_server, _anthropic_server, _gemini_server)
 
 
 @pytest.fixture(scope="module")

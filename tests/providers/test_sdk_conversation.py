@@ -12,6 +12,8 @@ from typing import Any
 import openai
 import pytest
 
+from req_llm_gateway.providers import feature_declarations
+from req_llm_gateway.providers.features import level
 from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
 
@@ -31,9 +33,15 @@ PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADU
 pytestmark = pytest.mark.parametrize("target", TARGETS, ids=str)
 
 
+def declared(target: Target, feature: str) -> str:
+    """The level the target's wire format declares for `feature` (see providers/features.py)."""
+    return level(feature_declarations()[target.wire][feature])[0]
+
+
 @pytest.fixture(scope="module")
-def fakes(_openai_server: RunningFake, _azure_server: RunningFake, _bedrock_server: RunningFake) -> Fakes:
-    return Fakes(_openai_server, _azure_server, _bedrock_server)
+def fakes(_openai_server: RunningFake, _azure_server: RunningFake, _bedrock_server: RunningFake,
+          _anthropic_server: RunningFake, _gemini_server: RunningFake) -> Fakes:
+    return Fakes(_openai_server, _azure_server, _bedrock_server, _anthropic_server, _gemini_server)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +106,8 @@ def test_tool_call_streamed_as_argument_deltas(client: openai.OpenAI, target: Ta
     calls = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
     assert calls[0].id and calls[0].function.name == "get_weather"
     assert {tc.index for tc in calls} == {0}
-    assert len(calls) >= 2  # the header, then argument pieces
+    if declared(target, "tool_streaming") == "yes":
+        assert len(calls) >= 2  # the header, then argument pieces
     assert json.loads("".join(tc.function.arguments or "" for tc in calls)) == {"city": QUESTION}
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
 
@@ -119,7 +128,7 @@ def test_json_schema_response_format(client: openai.OpenAI, target: Target) -> N
 
 
 def test_json_object_mode_or_a_400_naming_response_format(client: openai.OpenAI, target: Target) -> None:
-    if target.wire == "bedrock":
+    if declared(target, "json_object") == "no":
         with pytest.raises(openai.BadRequestError) as info:
             client.chat.completions.create(model=target.qualified, messages=MESSAGES,
                                            response_format={"type": "json_object"})
@@ -128,7 +137,9 @@ def test_json_object_mode_or_a_400_naming_response_format(client: openai.OpenAI,
     resp = client.chat.completions.create(model=target.qualified, messages=[
         {"role": "system", "content": "Answer in JSON."}, {"role": "user", "content": QUESTION}],
         response_format={"type": "json_object"})
-    assert json.loads(resp.choices[0].message.content) == {"reply": REPLY}
+    answer = json.loads(resp.choices[0].message.content)
+    # the fakes answer {"reply": ...} in JSON mode; Anthropic's JSON mode is a forced tool taking any object
+    assert answer == ({} if target.wire == "anthropic" else {"reply": REPLY})
 
 
 @pytest.mark.parametrize(("markers", "cached", "written"), [
@@ -139,6 +150,8 @@ def test_json_object_mode_or_a_400_naming_response_format(client: openai.OpenAI,
 def test_cached_and_written_prompt_tokens_are_reported_and_priced(
     client: openai.OpenAI, target: Target, markers: tuple[str, ...], cached: int, written: int
 ) -> None:
+    if declared(target, "usage_cache_write") == "unreported":
+        written = 0  # the upstream reports no cache writes: those tokens count and cost as plain input
     for stream in (False, True):
         if stream:
             chunks = list(client.chat.completions.create(model=target.scripted(*markers), messages=MESSAGES,

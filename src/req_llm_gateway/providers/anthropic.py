@@ -23,7 +23,22 @@ from ._http import error_from_status, retry_after_seconds
 from ._openai_out import Chunks, choice, completion, tool_call
 from .base import UpstreamRequest
 
-__all__ = ["AnthropicWire", "WIRE", "finish_reason", "usage_from"]
+__all__ = ["FEATURES", "AnthropicWire", "WIRE", "finish_reason", "usage_from"]
+
+# What this wire format expresses (docs/providers.md is generated from and checked against it).
+FEATURES: Mapping[str, str] = {
+    "text": "yes", "stream": "yes", "system": "yes: all of them become the top-level `system`, in order",
+    "tools": "yes", "tool_streaming": "yes", "tool_choice": "yes", "tool_choice_none": "yes",
+    "parallel_tool_calls": "yes", "disable_parallel_tool_calls": "yes: `disable_parallel_tool_use`",
+    "images_data_url": "yes: jpeg, png, gif, webp", "images_http_url": "yes",
+    "json_object": "partial: a forced tool; not with tools or reasoning_effort",
+    "json_schema": "yes: `output_config.format`", "stop": "yes", "temperature": "yes", "top_p": "yes",
+    "max_tokens": "yes: required by Anthropic; a per-model default when the client sends none",
+    "reasoning_effort": "yes: a thinking budget", "seed": "no", "n": "no", "logprobs": "no", "penalties": "no",
+    "usage_cached": "yes", "usage_cache_write": "yes",
+    "usage_reasoning": "unreported: Anthropic counts thinking inside output tokens",
+}
+
 
 VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -66,6 +81,7 @@ def _json_mode(req: ChatRequest) -> bool:
 
 class AnthropicWire:
     supported_params = SUPPORTED  # the OpenAI parameters this format translates; others are a 400
+    features: Mapping[str, str] = FEATURES
 
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:
         body = body_for(req, ep.options)

@@ -16,7 +16,7 @@ from ..config import Endpoint
 from ..errors import GatewayError, ProviderNotConfigured, UpstreamError
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from . import _aws
-from ._bedrock_request import converse_body
+from ._bedrock_request import SUPPORTED, converse_body
 from ._bedrock_response import ConverseStream, completion
 from .base import UpstreamRequest
 
@@ -34,13 +34,14 @@ FEATURES: Mapping[str, str] = {
     "images_data_url": "yes: png, jpeg, gif, webp", "images_http_url": "no: Converse takes bytes or S3 only",
     "json_object": "no: use json_schema", "json_schema": "yes: `outputConfig.textFormat`",
     "stop": "yes", "temperature": "yes", "top_p": "yes", "max_tokens": "yes",
-    "reasoning_effort": "yes: low, medium, high, xhigh as `outputConfig.effort`",
+    "reasoning_effort": "yes: low, medium, high, xhigh, max as `outputConfig.effort`",
     "seed": "no", "n": "no", "logprobs": "no", "penalties": "no",
     "usage_cached": "yes", "usage_cache_write": "yes", "usage_reasoning": "unreported: Converse has no reasoning-token count",
 }
 
 
 class BedrockWire:
+    supported_params = SUPPORTED  # the OpenAI parameters this format translates; others are a 400
     features: Mapping[str, str] = FEATURES
 
     def __init__(self) -> None:

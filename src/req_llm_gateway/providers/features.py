@@ -2,7 +2,8 @@
 class), and the Markdown tables of docs/providers.md rendered from those declarations.
 
 A declaration maps each feature to a level, optionally with a note: `"partial: 400 when ..."`.
-`python -m req_llm_gateway.providers.features` prints the tables; a test keeps the doc equal to them.
+`python -m req_llm_gateway.providers.features [--write docs/providers.md]` prints (or rewrites) the
+tables; a test keeps the doc equal to them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from . import catalogue_rows, feature_declarations
 
-__all__ = ["FEATURES", "LEVELS", "compatible_table", "level", "matrix"]
+__all__ = ["FEATURES", "LEVELS", "compatible_table", "level", "matrix", "update_doc"]
 
 # feature -> what it means for a client (the row label in the docs).
 FEATURES: dict[str, str] = {
@@ -107,9 +108,32 @@ def compatible_table(rows: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _main() -> None:  # pragma: no cover - a convenience for editing the docs
+MARK = "(generated: python -m req_llm_gateway.providers.features)"
+
+
+def update_doc(text: str) -> str:
+    """`text` (docs/providers.md) with its generated sections replaced by the current tables."""
+    tables = {"features": matrix(feature_declarations()), "compatible": compatible_table(catalogue_rows())}
+    for name, table in tables.items():
+        start, end = f"<!-- {name}:start {MARK} -->", f"<!-- {name}:end -->"
+        head, _, rest = text.partition(start)
+        _, _, tail = rest.partition(end)
+        if not rest:
+            raise ValueError(f"the document lacks the {start} marker")
+        text = f"{head}{start}\n{table}\n{end}{tail}"
+    return text
+
+
+def _main(argv: list[str]) -> None:  # pragma: no cover - a convenience for editing the docs
+    """Print the tables, or with `--write PATH` rewrite PATH's generated sections in place."""
+    if len(argv) == 2 and argv[0] == "--write":
+        with open(argv[1], encoding="utf-8") as f:
+            text = f.read()
+        with open(argv[1], "w", encoding="utf-8") as f:
+            f.write(update_doc(text))
+        return
     sys.stdout.write(matrix(feature_declarations()) + "\n\n" + compatible_table(catalogue_rows()) + "\n")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    _main()
+    _main(sys.argv[1:])

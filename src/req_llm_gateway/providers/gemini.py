@@ -25,7 +25,20 @@ from ._http import error_from_status, retry_after_seconds
 from ._openai_out import Chunks, choice, completion, tool_call
 from .base import UpstreamRequest
 
-__all__ = ["GeminiWire", "WIRE", "finish_reason", "usage_from"]
+__all__ = ["FEATURES", "GeminiWire", "WIRE", "finish_reason", "usage_from"]
+
+# What this wire format expresses (docs/providers.md is generated from and checked against it).
+FEATURES: Mapping[str, str] = {
+    "text": "yes", "stream": "yes", "system": "yes: `systemInstruction`",
+    "tools": "yes", "tool_streaming": "partial: a call arrives whole, as one delta", "tool_choice": "yes",
+    "tool_choice_none": "yes", "parallel_tool_calls": "yes", "disable_parallel_tool_calls": "no",
+    "images_data_url": "yes", "images_http_url": "partial: URLs ending in an image file extension",
+    "json_object": "yes", "json_schema": "yes", "stop": "yes", "temperature": "yes", "top_p": "yes",
+    "max_tokens": "yes", "reasoning_effort": "yes: `thinkingConfig`", "seed": "yes", "n": "yes: `candidateCount`",
+    "logprobs": "no", "penalties": "yes", "usage_cached": "yes",
+    "usage_cache_write": "unreported: Gemini reports no cache writes", "usage_reasoning": "yes",
+}
+
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _FILTERED = frozenset({
@@ -79,6 +92,7 @@ def _blocked(data: Json) -> bool:
 
 class GeminiWire:
     supported_params = SUPPORTED  # the OpenAI parameters this format translates; others are a 400
+    features: Mapping[str, str] = FEATURES
 
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:
         body = body_for(req)
