@@ -14,7 +14,13 @@ import httpx
 import pytest
 
 from req_llm_gateway.providers import catalogue_rows, feature_declarations
-from req_llm_gateway.providers.features import FEATURES, compatible_table, level, matrix, update_doc
+from req_llm_gateway.providers.features import (
+    FEATURES,
+    compatible_table,
+    level,
+    matrix,
+    update_doc,
+)
 from tests.fakes.conversation import REASONING_TOKENS
 from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer

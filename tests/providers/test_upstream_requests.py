@@ -129,8 +129,8 @@ def test_bedrock_without_credentials_is_not_configured() -> None:
     ({"AWS_REGION": "us-west-2", "AWS_DEFAULT_REGION": "eu-west-3"}, "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
      "https://bedrock-runtime.us-west-2.amazonaws.com/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse"),
     ({}, "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.meta.llama3-1-8b-instruct-v1:0",
-     "https://bedrock-runtime.us-east-1.amazonaws.com/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012"
-     "%3Ainference-profile%2Fus.meta.llama3-1-8b-instruct-v1%3A0/converse"),
+     ("https://bedrock-runtime.us-east-1.amazonaws.com/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012"
+     "%3Ainference-profile%2Fus.meta.llama3-1-8b-instruct-v1%3A0/converse")),
 ])
 def test_bedrock_url_from_region_and_model_id(env: dict[str, str], model: str, url: str) -> None:
     settings = Settings.from_env({"AWS_ACCESS_KEY_ID": "AKIA0000", "AWS_SECRET_ACCESS_KEY": "s", **env})

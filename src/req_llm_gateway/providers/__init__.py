@@ -17,7 +17,7 @@ from ._http import HttpClient, HttpProvider
 from .base import Provider, WireFormat
 from .demo import DemoProvider
 
-__all__ = ["HttpClient", "Provider", "WIRE_FORMATS", "build_providers", "catalogue_rows", "feature_declarations"]
+__all__ = ["WIRE_FORMATS", "HttpClient", "Provider", "build_providers", "catalogue_rows", "feature_declarations"]
 
 WIRE_FORMATS: dict[str, WireFormat] = {
     "openai": openai.WIRE,

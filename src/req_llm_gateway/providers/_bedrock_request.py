@@ -145,6 +145,7 @@ def _messages(turns: list[tr.Turn], extras: Mapping[str, Json]) -> list[Json]:
     the next user message, before any text that follows them)."""
     out: list[Json] = []
     for turn in turns:
+        blocks: list[Json]
         if turn.role == "tool":
             texts = [{"text": p.text} for p in turn.parts if isinstance(p, tr.Text)]
             blocks = [{"toolResult": {"toolUseId": turn.tool_call_id, "content": texts or [{"text": ""}]}}]

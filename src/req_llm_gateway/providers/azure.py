@@ -17,7 +17,7 @@ from ._http import error_from_status, openai_error_fields
 from .openai import FEATURES as OPENAI_FEATURES
 from .openai import OpenAIWire
 
-__all__ = ["AzureWire", "DEFAULT_API_VERSION", "FEATURES", "WIRE"]
+__all__ = ["DEFAULT_API_VERSION", "FEATURES", "WIRE", "AzureWire"]
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane inference version with deployment URLs
 

@@ -20,7 +20,7 @@ from ._bedrock_request import SUPPORTED, converse_body
 from ._bedrock_response import ConverseStream, completion
 from .base import UpstreamRequest
 
-__all__ = ["BedrockWire", "FEATURES", "WIRE"]
+__all__ = ["FEATURES", "WIRE", "BedrockWire"]
 
 DEFAULT_REGION = "us-east-1"
 
