@@ -4,6 +4,7 @@ that botocore verifies, Azure's api-key, bearer keys) and body; and how credenti
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -304,3 +305,21 @@ api_key_env = "AZURE_EU_API_KEY"
     assert "/eu-west-1/bedrock/aws4_request" in fake_bedrock.last.headers["authorization"]
     assert fake_azure.last.headers["api-key"] == "eu-key"
     assert fake_azure.last.query == {"api-version": "2024-10-21"}
+
+
+@pytest.mark.parametrize(("provider", "model", "input_mtok", "output_mtok"), [
+    ("bedrock", MODEL_ID, "0.25", "1.25"),
+    ("groq", "llama-3.3-70b-versatile", "0.59", "0.79"),
+    ("azure", "gpt-4o-mini", "0.15", "0.6"),
+])
+def test_cost_comes_from_the_price_catalogue(fake_bedrock: RunningFake, fake_openai: RunningFake,
+                                             fake_azure: RunningFake, provider: str, model: str,
+                                             input_mtok: str, output_mtok: str) -> None:
+    env = {**AWS, "BEDROCK_BASE_URL": fake_bedrock.url, "GROQ_API_KEY": "gk", "GROQ_BASE_URL": fake_openai.url + "/v1",
+           "AZURE_API_KEY": "ak", "AZURE_BASE_URL": fake_azure.url}
+    with serve_gateway(env) as gw:
+        body = post(gw, {"model": f"{provider}:{model}", "messages": HELLO}).json()
+    usage = body["usage"]
+    assert (usage["prompt_tokens"], usage["completion_tokens"]) == (2, 5)  # "Fake reply to: Hello there"
+    expected = (Decimal(2) * Decimal(input_mtok) + Decimal(5) * Decimal(output_mtok)) / 1_000_000
+    assert Decimal(str(body["x_req_llm"]["cost_usd"])) == expected
