@@ -4,6 +4,7 @@ exact request the gateway sent upstream."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -296,3 +297,16 @@ def test_rejected_key_is_a_502_about_the_gateway_credentials(_anthropic_server: 
     assert info.value.status_code == 502
     assert "credentials" in info.value.body["message"]
     assert "invalid-key" not in json.dumps(info.value.body)
+
+
+def test_a_stream_without_the_usage_chunk_is_still_recorded_with_tokens_and_cost(
+    _anthropic_server: RunningFake,  # noqa: F811
+) -> None:
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": _anthropic_server.url}
+    with serve_gateway(env) as srv:
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
+        collect(c.chat.completions.create(model=f"anthropic:{MODEL}", messages=HELLO, stream=True))
+        (row,) = asyncio.run(srv.app.state.usage.get_all())
+    assert (row.provider, row.model, row.calls, row.errors) == ("anthropic", MODEL, 1, 0)
+    assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (4, 5, 9)
+    assert row.cost_usd == 4 * INPUT + 5 * OUTPUT
