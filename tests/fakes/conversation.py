@@ -134,8 +134,9 @@ def reply_to(conv: Conversation, script: Script) -> Reply:
     finish: Finish = "stop"
     matched: str | None = None
     if tool is not None:
-        call: ToolCall | None = ToolCall(tool.name, _as_object(example_for(tool.parameters, user_text)))
-        text, out_words, finish = None, words(call.arguments_json), "tool_calls"
+        made = ToolCall(tool.name, _as_object(example_for(tool.parameters, user_text)))
+        call: ToolCall | None = made
+        text, out_words, finish = None, words(made.arguments_json), "tool_calls"
     else:
         call = None
         text, finish, matched = _limit(_base_text(conv, last, user_text), conv)

@@ -7,6 +7,9 @@ body or `chat.completion.chunk` list.
 
 from __future__ import annotations
 
+import secrets
+import time
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -29,7 +32,11 @@ class RequestInvalid(Exception):
 
 @cache
 def _schema(stream: bool) -> StrictSchema:
-    kind = params.CompletionCreateParamsStreaming if stream else params.CompletionCreateParamsNonStreaming
+    kind = (
+        params.CompletionCreateParamsStreaming
+        if stream
+        else params.CompletionCreateParamsNonStreaming
+    )
     return StrictSchema(kind)
 
 
@@ -46,17 +53,25 @@ def validate(body: Any) -> None:
     if error is not None:
         path = _openai_path(error)
         if error.kind == "missing":
-            raise RequestInvalid(f"Missing required parameter: '{path}'.", path, "missing_required_parameter")
+            raise RequestInvalid(
+                f"Missing required parameter: '{path}'.", path, "missing_required_parameter"
+            )
         if error.kind == "extra_forbidden":
             raise RequestInvalid(f"Unknown parameter: '{path}'.", path, "unknown_parameter")
         code = "invalid_type" if error.kind.endswith("_type") else "invalid_value"
         raise RequestInvalid(f"Invalid value for '{path}': {error.message}.", path, code)
     if body.get("stream_options") is not None and not body.get("stream"):
-        raise RequestInvalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                             "stream_options", "invalid_value")
+        raise RequestInvalid(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+            "invalid_value",
+        )
     if body.get("tool_choice") is not None and not body.get("tools"):
-        raise RequestInvalid("Invalid value for 'tool_choice': 'tool_choice' is only allowed when "
-                             "'tools' are specified.", "tool_choice")
+        raise RequestInvalid(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when "
+            "'tools' are specified.",
+            "tool_choice",
+        )
     _check_tool_turns(body["messages"])
 
 
@@ -69,8 +84,11 @@ def _check_tool_turns(messages: list[dict[str, Any]]) -> None:
         role = message["role"]
         if role == "tool":
             if message["tool_call_id"] not in pending:
-                raise RequestInvalid("Invalid parameter: messages with role 'tool' must be a response "
-                                     "to a preceeding message with 'tool_calls'.", f"messages.[{i}].role")
+                raise RequestInvalid(
+                    "Invalid parameter: messages with role 'tool' must be a response "
+                    "to a preceeding message with 'tool_calls'.",
+                    f"messages.[{i}].role",
+                )
             pending.discard(message["tool_call_id"])
             continue
         if pending:
@@ -79,10 +97,12 @@ def _check_tool_turns(messages: list[dict[str, Any]]) -> None:
             pending = {call["id"] for call in message["tool_calls"]}
             opened_at = i
     if pending:
-        raise RequestInvalid("An assistant message with 'tool_calls' must be followed by tool messages "
-                             "responding to each 'tool_call_id'. The following tool_call_ids did not "
-                             f"have response messages: {', '.join(sorted(pending))}",
-                             f"messages.[{opened_at}].role")
+        raise RequestInvalid(
+            "An assistant message with 'tool_calls' must be followed by tool messages "
+            "responding to each 'tool_call_id'. The following tool_call_ids did not "
+            f"have response messages: {', '.join(sorted(pending))}",
+            f"messages.[{opened_at}].role",
+        )
 
 
 def _content(content: Any) -> tuple[list[str], int]:
@@ -113,9 +133,13 @@ def conversation_from(body: dict[str, Any]) -> Conversation:
             conv.turns.append(Turn("user" if role == "user" else "assistant", texts, images))
     for tool in body.get("tools") or []:
         if tool.get("type") == "function":
-            conv.tools.append(Tool(tool["function"]["name"], tool["function"].get("parameters") or {}))
+            conv.tools.append(
+                Tool(tool["function"]["name"], tool["function"].get("parameters") or {})
+            )
     choice = body.get("tool_choice") or "auto"
-    conv.tool_choice = choice if isinstance(choice, str) else choice.get("function", {}).get("name", "auto")
+    conv.tool_choice = (
+        choice if isinstance(choice, str) else choice.get("function", {}).get("name", "auto")
+    )
     conv.max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     stop = body.get("stop")
     conv.stop = [stop] if isinstance(stop, str) else list(stop or [])
@@ -137,47 +161,107 @@ def usage_json(usage: Usage) -> dict[str, Any]:
         "total_tokens": usage.total,
         "prompt_tokens_details": prompt_details,
         "completion_tokens_details": {
-            "reasoning_tokens": usage.reasoning, "audio_tokens": 0,
-            "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+            "reasoning_tokens": usage.reasoning,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
         },
     }
 
 
-def completion(reply: Reply, *, ident: str, model: str, created: int, call_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Ids:
+    """What identifies one response: its id, creation time, model shown and tool call id."""
+
+    ident: str
+    created: int
+    model: str
+    call_id: str
+
+    @classmethod
+    def new(cls, model: str) -> Ids:
+        return cls(
+            f"chatcmpl-{secrets.token_hex(12)}",
+            int(time.time()),
+            model,
+            f"call_{secrets.token_hex(12)}",
+        )
+
+
+def completion(reply: Reply, ids: Ids) -> dict[str, Any]:
     """A `chat.completion` body."""
-    message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None,
-                               "annotations": []}
+    ident, created, model, call_id = ids.ident, ids.created, ids.model, ids.call_id
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": reply.text,
+        "refusal": None,
+        "annotations": [],
+    }
     if reply.tool_call is not None:
-        message["tool_calls"] = [{
-            "id": call_id, "type": "function",
-            "function": {"name": reply.tool_call.name, "arguments": reply.tool_call.arguments_json},
-        }]
+        message["tool_calls"] = [
+            {
+                "id": call_id,
+                "type": "function",
+                "function": {
+                    "name": reply.tool_call.name,
+                    "arguments": reply.tool_call.arguments_json,
+                },
+            }
+        ]
     return {
-        "id": ident, "object": "chat.completion", "created": created, "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish}],
+        "id": ident,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish}
+        ],
         "usage": usage_json(reply.usage),
-        "service_tier": "default", "system_fingerprint": FINGERPRINT,
+        "service_tier": "default",
+        "system_fingerprint": FINGERPRINT,
     }
 
 
-def chunks(reply: Reply, *, ident: str, model: str, created: int, call_id: str,
-           include_usage: bool) -> list[dict[str, Any]]:
+def chunks(reply: Reply, ids: Ids, *, include_usage: bool) -> list[dict[str, Any]]:
     """The `chat.completion.chunk` objects of a stream, usage chunk last when asked for."""
+    ident, created, model, call_id = ids.ident, ids.created, ids.model, ids.call_id
+
     def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
-        body = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
-                "service_tier": "default", "system_fingerprint": FINGERPRINT, "choices": choices}
+        body = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "service_tier": "default",
+            "system_fingerprint": FINGERPRINT,
+            "choices": choices,
+        }
         return {**body, "usage": None} if include_usage else body
 
     def choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
 
     call = reply.tool_call
+    first: dict[str, Any]
+    deltas: list[dict[str, Any]]
     if call is not None:
-        first = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [{
-            "index": 0, "id": call_id, "type": "function",
-            "function": {"name": call.name, "arguments": ""}}]}
-        deltas = [{"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
-                  for piece in json_pieces(call.arguments_json)]
+        first = {
+            "role": "assistant",
+            "content": None,
+            "refusal": None,
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": ""},
+                }
+            ],
+        }
+        deltas = [
+            {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+            for piece in json_pieces(call.arguments_json)
+        ]
     else:
         first = {"role": "assistant", "content": "", "refusal": None}
         deltas = [{"content": piece} for piece in text_pieces(reply.text or "")]

@@ -70,7 +70,9 @@ def _record(scope: Scope, body: bytes) -> RecordedRequest:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     raw_path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
+    query = dict(
+        parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    )
     try:
         parsed = json.loads(body) if body else None
     except ValueError:

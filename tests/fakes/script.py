@@ -22,8 +22,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_FLAGS = ("malformed", "cut-stream", "no-done", "stream-error", "hang", "cached", "cache-write",
-          "reasoning")
+_FLAGS = (
+    "malformed",
+    "cut-stream",
+    "no-done",
+    "stream-error",
+    "hang",
+    "cached",
+    "cache-write",
+    "reasoning",
+)
 
 
 def _has(model: str, marker: str) -> bool:

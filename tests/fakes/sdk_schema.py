@@ -49,9 +49,11 @@ class StrictSchema:
             top = _find_typed_dict(core, typed_dict)
             for name, kind in extra_fields.items():
                 top["fields"][name] = {
-                    "type": "typed-dict-field", "schema": {"type": kind}, "required": False,
+                    "type": "typed-dict-field",
+                    "schema": {"type": kind},
+                    "required": False,
                 }
-        self._validator = SchemaValidator(core)  # type: ignore[arg-type]
+        self._validator = SchemaValidator(core)
 
     def first_error(self, body: Any) -> SchemaError | None:
         try:
@@ -92,10 +94,10 @@ def _clean(loc: tuple[Any, ...], body: Any, kind: str) -> list[str | int]:
     path: list[str | int] = []
     node = body
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
+        if (isinstance(node, dict) and isinstance(part, str) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            node = node[part]  # type: ignore[index]
         elif not (i == len(loc) - 1 and kind == "missing"):
             continue
         path.append(part)
@@ -105,7 +107,8 @@ def _clean(loc: tuple[Any, ...], body: Any, kind: str) -> list[str | int]:
 def _pick(errors: list[Any], body: Any) -> SchemaError:
     cleaned = [(e, _clean(tuple(e["loc"]), body, e["type"])) for e in errors]
     dead = [
-        tuple(e["loc"][:-1]) for e, path in cleaned
+        tuple(e["loc"][:-1])
+        for e, path in cleaned
         if e["type"] == "literal_error" and path and path[-1] in _DISCRIMINATORS
     ]
     live = [(e, p) for e, p in cleaned if not any(tuple(e["loc"][: len(d)]) == d for d in dead)]
@@ -122,5 +125,6 @@ def _pick(errors: list[Any], body: Any) -> SchemaError:
         wanted = (e.get("ctx") or {}).get("expected")
         if p == path and wanted and wanted not in expected:
             expected.append(wanted)
-    return SchemaError(".".join(map(str, path)), f"Input should be {' or '.join(expected)}",
-                       "literal_error")
+    return SchemaError(
+        ".".join(map(str, path)), f"Input should be {' or '.join(expected)}", "literal_error"
+    )

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .script import Script
@@ -20,7 +21,7 @@ from .script import Script
 _HANG_LIMIT_S = 300.0
 
 
-class ScriptedStream:
+class ScriptedStream(Response):
     """Send `chunks` one by one, `delay_s` apart; stop abruptly after `cut_after` chunks."""
 
     def __init__(
@@ -32,14 +33,20 @@ class ScriptedStream:
         cut_after: int | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        # Response.__init__ would add `content-length: 0`; a stream has no length.
+        all_headers = {"content-type": media_type, "cache-control": "no-cache", **(headers or {})}
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in all_headers.items()
+        ]
         self.chunks = chunks
         self.delay_s = delay_s
         self.cut_after = cut_after
-        self.headers = {"content-type": media_type, "cache-control": "no-cache", **(headers or {})}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
-        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+        await send(start)
         for index, chunk in enumerate(self.chunks):
             if index == self.cut_after:
                 return  # uvicorn closes the socket: the client sees a truncated body
@@ -59,7 +66,10 @@ def stream_for(
     """The stream a script asks for: `cut-stream` keeps only the first half of the chunks."""
     cut_after = max(1, len(chunks) // 2) if script.cut_stream else None
     return ScriptedStream(
-        chunks, media_type=media_type, delay_s=script.delay_s, cut_after=cut_after,
+        chunks,
+        media_type=media_type,
+        delay_s=script.delay_s,
+        cut_after=cut_after,
         headers=headers,
     )
 
