@@ -23,7 +23,7 @@ from ._http import error_from_status, retry_after_seconds
 from ._openai_out import Chunks, choice, completion, tool_call
 from .base import UpstreamRequest
 
-__all__ = ["AnthropicWire", "WIRE", "finish_reason", "usage_from"]
+__all__ = ["AnthropicWire", "FEATURES", "WIRE", "finish_reason", "usage_from"]
 
 VERSION = "2023-06-01"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -36,6 +36,24 @@ _ERROR_STATUS = {
     "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402, "permission_error": 403,
     "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429, "api_error": 500,
     "timeout_error": 504, "overloaded_error": 529,
+}
+
+
+# What this wire format expresses (docs/providers.md is checked against it; see features.py).
+FEATURES: Mapping[str, str] = {
+    "text": "yes", "stream": "yes",
+    "system": "yes: all of them join the top-level `system` blocks, in order",
+    "tools": "yes", "tool_streaming": "yes", "tool_choice": "yes", "tool_choice_none": "yes",
+    "parallel_tool_calls": "yes", "disable_parallel_tool_calls": "yes: `disable_parallel_tool_use`",
+    "images_data_url": "yes: png, jpeg, gif, webp", "images_http_url": "yes: a `url` image source",
+    "json_object": "partial: a forced `json_response` tool whose input is the answer; 400 with tools or reasoning",
+    "json_schema": "yes: `output_config.format` (structured outputs)",
+    "stop": "yes", "temperature": "yes", "top_p": "yes",
+    "max_tokens": "yes: required upstream; default 4096, 8192 for claude-3-5, 16384 for claude-3-7 and 4+",
+    "reasoning_effort": "yes: `thinking.budget_tokens` (minimal 1024 ... max 27648); none disables thinking",
+    "seed": "no", "n": "no", "logprobs": "no", "penalties": "no",
+    "usage_cached": "yes", "usage_cache_write": "yes",
+    "usage_reasoning": "unreported: Anthropic counts thinking inside output_tokens, with no separate figure",
 }
 
 
@@ -65,6 +83,7 @@ def _json_mode(req: ChatRequest) -> bool:
 
 
 class AnthropicWire:
+    features: Mapping[str, str] = FEATURES
     supported_params = SUPPORTED  # the OpenAI parameters this format translates; others are a 400
 
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:

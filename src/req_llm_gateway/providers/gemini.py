@@ -25,7 +25,7 @@ from ._http import error_from_status, retry_after_seconds
 from ._openai_out import Chunks, choice, completion, tool_call
 from .base import UpstreamRequest
 
-__all__ = ["GeminiWire", "WIRE", "finish_reason", "usage_from"]
+__all__ = ["FEATURES", "GeminiWire", "WIRE", "finish_reason", "usage_from"]
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _FILTERED = frozenset({
@@ -41,6 +41,24 @@ _RPC_STATUS = {
     "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
 }
 _BAD_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
+
+
+# What this wire format expresses (docs/providers.md is checked against it; see features.py).
+FEATURES: Mapping[str, str] = {
+    "text": "yes", "stream": "yes: `streamGenerateContent?alt=sse`",
+    "system": "yes: all of them join `systemInstruction`, in order",
+    "tools": "yes: `parametersJsonSchema`", "tool_streaming": "yes: Gemini sends each call whole, in one delta",
+    "tool_choice": "yes: `functionCallingConfig` (named: ANY + allowedFunctionNames)", "tool_choice_none": "yes",
+    "parallel_tool_calls": "yes", "disable_parallel_tool_calls": "no",
+    "images_data_url": "yes: `inlineData`",
+    "images_http_url": "partial: `fileData`; the URL must end in an image file extension, else 400",
+    "json_object": "yes: `responseMimeType`", "json_schema": "yes: `responseJsonSchema`",
+    "stop": "yes: at most 5", "temperature": "yes", "top_p": "yes", "max_tokens": "yes",
+    "reasoning_effort": "yes: `thinkingBudget` for Gemini 1.x/2.x, `thinkingLevel` after",
+    "seed": "yes", "n": "yes: `candidateCount`", "logprobs": "no", "penalties": "yes",
+    "usage_cached": "yes", "usage_cache_write": "unreported: Gemini has no cache-write count",
+    "usage_reasoning": "yes: `thoughtsTokenCount`",
+}
 
 
 def finish_reason(reason: str | None, has_calls: bool) -> str:
@@ -78,6 +96,7 @@ def _blocked(data: Json) -> bool:
 
 
 class GeminiWire:
+    features: Mapping[str, str] = FEATURES
     supported_params = SUPPORTED  # the OpenAI parameters this format translates; others are a 400
 
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:
