@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from tests.conftest import serve_gateway
-from tests.fakes.conversation import IMAGE_TOKENS, REASONING_TEXT, REASONING_TOKENS
+from tests.fakes.conversation import IMAGE_TOKENS, REASONING_SIGNATURE, REASONING_TEXT, REASONING_TOKENS
 from tests.fakes.fixtures import RunningFake, _anthropic_server, fake_anthropic  # noqa: F401
 from tests.fakes.server import LoopbackServer
 
@@ -202,6 +202,27 @@ def test_reasoning_effort_returns_thinking_as_reasoning_content(
     thinking = "".join(c.choices[0].delta.model_extra.get("reasoning_content") or "" for c in chunks)
     assert thinking == REASONING_TEXT
     assert usage[0].usage == r.usage
+
+
+def test_thinking_and_tool_calls_round_trip_with_the_signed_thinking_block(
+    client: openai.OpenAI, fake_anthropic: RunningFake  # noqa: F811
+) -> None:
+    ask = [{"role": "user", "content": "Paris"}]
+    first = client.chat.completions.create(model=f"anthropic:{MODEL}", messages=ask, tools=[WEATHER],
+                                           reasoning_effort="medium")
+    message = first.choices[0].message
+    block = {"type": "thinking", "thinking": REASONING_TEXT, "signature": REASONING_SIGNATURE}
+    assert message.model_extra["thinking_blocks"] == [block]
+    (call,) = message.tool_calls
+    follow = [*ask, message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    second = client.chat.completions.create(model=f"anthropic:{MODEL}", messages=follow, tools=[WEATHER],
+                                            reasoning_effort="medium")
+    assert second.choices[0].message.content == "Tool result received: sunny"
+    assert fake_anthropic.last.json["messages"][1]["content"][0] == block
+    _, chunks, _ = collect(client.chat.completions.create(
+        model=f"anthropic:{MODEL}", messages=ask, tools=[WEATHER], reasoning_effort="medium", stream=True))
+    streamed = [b for c in chunks for b in c.choices[0].delta.model_extra.get("thinking_blocks") or ()]
+    assert streamed == [block]
 
 
 def test_unsupported_parameter_is_a_400_and_nothing_goes_upstream(

@@ -247,3 +247,23 @@ def test_invalid_tool_call_arguments_are_a_400_naming_them() -> None:
     with pytest.raises(BadRequest) as info:
         body_for(request(msgs), {})
     assert info.value.param == "messages[1].tool_calls[0].function.arguments"
+
+
+def test_thinking_blocks_sent_back_on_an_assistant_message_lead_its_content() -> None:
+    thinking = [{"type": "thinking", "thinking": "Need the weather.", "signature": "EqQB"},
+                {"type": "redacted_thinking", "data": "opaque"}]
+    msgs = [{"role": "user", "content": "Paris?"},
+            {"role": "assistant", "content": None, "thinking_blocks": thinking, "reasoning_content": "ignored",
+             "tool_calls": [{"id": "toolu_1", "type": "function",
+                             "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+            {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"}]
+    out = body(request(msgs, tools=[WEATHER], reasoning_effort="low"))
+    assert out["messages"][1]["content"] == [
+        *thinking, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]
+
+
+def test_thinking_blocks_must_be_thinking_blocks() -> None:
+    msgs = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y", "thinking_blocks": [{"a": 1}]}]
+    with pytest.raises(BadRequest) as info:
+        body_for(request(msgs), {})
+    assert info.value.param == "messages[1].thinking_blocks"

@@ -12,6 +12,9 @@ Choices worth knowing (also in docs/providers.md):
 - `response_format` json_schema becomes `output_config.format` (structured outputs); json_object is
   a forced tool (`json_response`, any object) whose input comes back as the message text.
 - System and developer messages, wherever they appear, join the top-level `system` in order.
+- Thinking and tools: Anthropic wants an assistant turn's signed thinking back with its tool calls.
+  Answers carry them in `message.thinking_blocks`; an assistant message that brings them back has
+  them sent first in its content.
 """
 
 from __future__ import annotations
@@ -98,11 +101,17 @@ def _blocks(turn: tr.Turn) -> list[Json]:
         elif texts:
             block["content"] = [{"type": "text", "text": t} for t in texts]
         return [block]
-    blocks = [_part(p) for p in turn.parts]
+    blocks = [_thinking_block(b) for b in turn.thinking_blocks]
+    blocks.extend(_part(p) for p in turn.parts)
     blocks.extend(
         {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in turn.tool_calls
     )
     return blocks
+
+
+def _thinking_block(block: Json) -> Json:
+    keys = ("type", "thinking", "signature") if block["type"] == "thinking" else ("type", "data")
+    return {k: block.get(k) for k in keys}
 
 
 def _part(part: tr.Part) -> Json:

@@ -80,6 +80,7 @@ class Turn:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     where: str = ""
+    thinking_blocks: list[Json] = field(default_factory=list)  # Anthropic's, echoed back by the client
 
 
 def conversation(messages: list[Json], provider: str) -> tuple[list[str], list[Turn]]:
@@ -100,7 +101,8 @@ def conversation(messages: list[Json], provider: str) -> tuple[list[str], list[T
         elif role == "assistant":
             parts: list[Part] = [t for t in _texts(msg.get("content"), where, role, allow_refusal=True) if t.text]
             calls = [_tool_call(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(msg.get("tool_calls") or ())]
-            turns.append(Turn("assistant", parts, calls, where=where))
+            turns.append(Turn("assistant", parts, calls, where=where,
+                              thinking_blocks=_thinking_blocks(msg.get("thinking_blocks"), where)))
         elif role == "tool":
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:
@@ -113,6 +115,18 @@ def conversation(messages: list[Json], provider: str) -> tuple[list[str], list[T
                 param=f"{where}.role",
             )
     return system, turns
+
+
+def _thinking_blocks(blocks: Any, where: str) -> list[Json]:
+    """`thinking_blocks` the gateway returned with an Anthropic answer, sent back by the client."""
+    if blocks is None:
+        return []
+    at = f"{where}.thinking_blocks"
+    if not isinstance(blocks, list) or not all(
+        isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking") for b in blocks
+    ):
+        raise BadRequest(f"{at} must be an array of thinking or redacted_thinking blocks.", param=at)
+    return blocks
 
 
 def _texts(content: Any, where: str, role: str, *, allow_refusal: bool = False) -> list[Text]:
