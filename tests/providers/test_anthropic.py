@@ -331,3 +331,14 @@ def test_a_stream_without_the_usage_chunk_is_still_recorded_with_tokens_and_cost
     assert (row.provider, row.model, row.calls, row.errors) == ("anthropic", MODEL, 1, 0)
     assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (4, 5, 9)
     assert row.cost_usd == 4 * INPUT + 5 * OUTPUT
+
+
+def test_anthropic_cache_control_env_turns_on_automatic_prompt_caching(
+    _anthropic_server: RunningFake,  # noqa: F811
+) -> None:
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": _anthropic_server.url, "ANTHROPIC_CACHE_CONTROL": "1h"}
+    with serve_gateway(env) as srv:
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
+        r = c.chat.completions.create(model=f"anthropic:{MODEL}", messages=HELLO)
+    assert r.choices[0].message.content == "Fake reply to: Hello there"
+    assert _anthropic_server.last.json["cache_control"] == {"type": "ephemeral", "ttl": "1h"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -47,6 +47,7 @@ def reject_unsupported(params: Mapping[str, Any], provider: str, supported: Coll
 class Text:
     text: str
     where: str
+    cache_control: Json | None = None  # Anthropic's prompt-cache marker, if the client put one on the part
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class Media:
     data: str | None
     url: str | None
     where: str
+    cache_control: Json | None = None
 
 
 Part = Text | Media
@@ -142,7 +144,7 @@ def _texts(content: Any, where: str, role: str, *, allow_refusal: bool = False) 
         value = part.get(kind)
         if not isinstance(value, str):
             raise BadRequest(f"{at}.{kind} must be a string.", param=at)
-        texts.append(Text(value, at))
+        texts.append(Text(value, at, _cache_control(part, at)))
     return texts
 
 
@@ -172,7 +174,17 @@ def _user_parts(content: Any, where: str, provider: str) -> list[Part]:
             parts.append(_file(body, at, provider))
         else:
             raise BadRequest(f"{at} has an unsupported content type '{kind}'.", param=at)
+        marker = _cache_control(part, at)
+        if marker is not None:
+            parts[-1] = replace(parts[-1], cache_control=marker)
     return parts
+
+
+def _cache_control(part: Json, at: str) -> Json | None:
+    marker = part.get("cache_control")
+    if marker is not None and not isinstance(marker, dict):
+        raise BadRequest(f"{at}.cache_control must be an object.", param=f"{at}.cache_control")
+    return marker
 
 
 def _media(kind: Literal["image", "file"], url: str, at: str) -> Media:
