@@ -4,6 +4,7 @@ exact request the gateway sent upstream."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -14,7 +15,7 @@ import openai
 import pytest
 
 from tests.conftest import serve_gateway
-from tests.fakes.conversation import IMAGE_TOKENS, REASONING_TEXT, REASONING_TOKENS
+from tests.fakes.conversation import IMAGE_TOKENS, REASONING_SIGNATURE, REASONING_TEXT, REASONING_TOKENS
 from tests.fakes.fixtures import RunningFake, _anthropic_server, fake_anthropic  # noqa: F401
 from tests.fakes.server import LoopbackServer
 
@@ -203,6 +204,27 @@ def test_reasoning_effort_returns_thinking_as_reasoning_content(
     assert usage[0].usage == r.usage
 
 
+def test_thinking_and_tool_calls_round_trip_with_the_signed_thinking_block(
+    client: openai.OpenAI, fake_anthropic: RunningFake  # noqa: F811
+) -> None:
+    ask = [{"role": "user", "content": "Paris"}]
+    first = client.chat.completions.create(model=f"anthropic:{MODEL}", messages=ask, tools=[WEATHER],
+                                           reasoning_effort="medium")
+    message = first.choices[0].message
+    block = {"type": "thinking", "thinking": REASONING_TEXT, "signature": REASONING_SIGNATURE}
+    assert message.model_extra["thinking_blocks"] == [block]
+    (call,) = message.tool_calls
+    follow = [*ask, message.model_dump(exclude_none=True), {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    second = client.chat.completions.create(model=f"anthropic:{MODEL}", messages=follow, tools=[WEATHER],
+                                            reasoning_effort="medium")
+    assert second.choices[0].message.content == "Tool result received: sunny"
+    assert fake_anthropic.last.json["messages"][1]["content"][0] == block
+    _, chunks, _ = collect(client.chat.completions.create(
+        model=f"anthropic:{MODEL}", messages=ask, tools=[WEATHER], reasoning_effort="medium", stream=True))
+    streamed = [b for c in chunks for b in c.choices[0].delta.model_extra.get("thinking_blocks") or ()]
+    assert streamed == [block]
+
+
 def test_unsupported_parameter_is_a_400_and_nothing_goes_upstream(
     client: openai.OpenAI, fake_anthropic: RunningFake  # noqa: F811
 ) -> None:
@@ -296,3 +318,27 @@ def test_rejected_key_is_a_502_about_the_gateway_credentials(_anthropic_server: 
     assert info.value.status_code == 502
     assert "credentials" in info.value.body["message"]
     assert "invalid-key" not in json.dumps(info.value.body)
+
+
+def test_a_stream_without_the_usage_chunk_is_still_recorded_with_tokens_and_cost(
+    _anthropic_server: RunningFake,  # noqa: F811
+) -> None:
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": _anthropic_server.url}
+    with serve_gateway(env) as srv:
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
+        collect(c.chat.completions.create(model=f"anthropic:{MODEL}", messages=HELLO, stream=True))
+        (row,) = asyncio.run(srv.app.state.usage.get_all())
+    assert (row.provider, row.model, row.calls, row.errors) == ("anthropic", MODEL, 1, 0)
+    assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (4, 5, 9)
+    assert row.cost_usd == 4 * INPUT + 5 * OUTPUT
+
+
+def test_anthropic_cache_control_env_turns_on_automatic_prompt_caching(
+    _anthropic_server: RunningFake,  # noqa: F811
+) -> None:
+    env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": _anthropic_server.url, "ANTHROPIC_CACHE_CONTROL": "1h"}
+    with serve_gateway(env) as srv:
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
+        r = c.chat.completions.create(model=f"anthropic:{MODEL}", messages=HELLO)
+    assert r.choices[0].message.content == "Fake reply to: Hello there"
+    assert _anthropic_server.last.json["cache_control"] == {"type": "ephemeral", "ttl": "1h"}

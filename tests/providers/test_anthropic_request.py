@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from req_llm_gateway.config import Endpoint
-from req_llm_gateway.errors import BadRequest
+from req_llm_gateway.errors import BadRequest, GatewayError
 from req_llm_gateway.providers.anthropic import WIRE
 from req_llm_gateway.providers._anthropic_request import body_for, default_max_tokens
 from req_llm_gateway.types import ChatRequest
@@ -247,3 +247,55 @@ def test_invalid_tool_call_arguments_are_a_400_naming_them() -> None:
     with pytest.raises(BadRequest) as info:
         body_for(request(msgs), {})
     assert info.value.param == "messages[1].tool_calls[0].function.arguments"
+
+
+def test_thinking_blocks_sent_back_on_an_assistant_message_lead_its_content() -> None:
+    thinking = [{"type": "thinking", "thinking": "Need the weather.", "signature": "EqQB"},
+                {"type": "redacted_thinking", "data": "opaque"}]
+    msgs = [{"role": "user", "content": "Paris?"},
+            {"role": "assistant", "content": None, "thinking_blocks": thinking, "reasoning_content": "ignored",
+             "tool_calls": [{"id": "toolu_1", "type": "function",
+                             "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+            {"role": "tool", "tool_call_id": "toolu_1", "content": "sunny"}]
+    out = body(request(msgs, tools=[WEATHER], reasoning_effort="low"))
+    assert out["messages"][1]["content"] == [
+        *thinking, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]
+
+
+def test_thinking_blocks_must_be_thinking_blocks() -> None:
+    msgs = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y", "thinking_blocks": [{"a": 1}]}]
+    with pytest.raises(BadRequest) as info:
+        body_for(request(msgs), {})
+    assert info.value.param == "messages[1].thinking_blocks"
+
+
+def test_cache_control_on_content_parts_is_passed_on_to_their_blocks() -> None:
+    marker = {"type": "ephemeral"}
+    msgs = [{"role": "user", "content": [{"type": "text", "text": "Long document", "cache_control": marker},
+                                         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"},
+                                          "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+            {"role": "assistant", "tool_calls": [{"id": "t1", "type": "function",
+                                                   "function": {"name": "get_weather", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "t1", "content": [{"type": "text", "text": "sunny", "cache_control": marker}]}]
+    out = body(request(msgs, tools=[WEATHER]))
+    assert out["messages"][0]["content"] == [
+        {"type": "text", "text": "Long document", "cache_control": marker},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"},
+         "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+    ]
+    assert out["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "t1", "content": [
+        {"type": "text", "text": "sunny", "cache_control": marker}]}]
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    (True, {"type": "ephemeral"}), ("5m", {"type": "ephemeral"}), ("1h", {"type": "ephemeral", "ttl": "1h"}),
+    ("false", None), (None, None),
+])
+def test_endpoint_option_cache_control_sends_the_top_level_marker(option: Any, expected: Any) -> None:
+    assert body(request(), cache_control=option).get("cache_control") == expected
+
+
+def test_a_wrong_cache_control_option_is_a_server_side_error() -> None:
+    with pytest.raises(GatewayError) as info:
+        body_for(request(), {"cache_control": "forever"})
+    assert info.value.status == 500 and "cache_control" in info.value.message

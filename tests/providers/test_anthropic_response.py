@@ -73,6 +73,8 @@ def test_mixed_content_blocks_become_text_tool_calls_and_reasoning() -> None:
     assert body["choices"] == [{"index": 0, "logprobs": None, "finish_reason": "tool_calls", "message": {
         "role": "assistant", "content": "Let me check. Both cities.", "refusal": None,
         "reasoning_content": "Hmm.",
+        "thinking_blocks": [{"type": "thinking", "thinking": "Hmm.", "signature": "sig"},
+                            {"type": "redacted_thinking", "data": "opaque"}],
         "tool_calls": [
             {"id": "toolu_a", "type": "function", "function": {"name": "w", "arguments": '{"city":"Paris"}'}},
             {"id": "toolu_b", "type": "function", "function": {"name": "w", "arguments": "{}"}},
@@ -182,3 +184,24 @@ def test_a_data_url_with_parameters_before_base64_is_accepted() -> None:
 def test_supported_params_are_declared_for_the_docs_matrix() -> None:
     assert {"temperature", "tools", "reasoning_effort", "user"} <= WIRE.supported_params
     assert not {"n", "logprobs", "seed"} & WIRE.supported_params
+
+
+async def test_a_finished_thinking_block_is_relayed_whole_with_its_signature() -> None:
+    raw = sse({"type": "message_start", "message": {"id": "m", "model": "c", "usage": {}}},
+              {"type": "content_block_start", "index": 0,
+               "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+              {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me "}},
+              {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "think."}},
+              {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "EqQB"}},
+              {"type": "content_block_stop", "index": 0},
+              {"type": "content_block_start", "index": 1, "content_block": {"type": "redacted_thinking", "data": "xyz"}},
+              {"type": "content_block_stop", "index": 1},
+              {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 4}},
+              {"type": "message_stop"})
+    deltas = [c.obj["choices"][0]["delta"] for c in await run(raw) if c.obj and c.obj["choices"]]
+    assert deltas[1:] == [
+        {"reasoning_content": "Let me "}, {"reasoning_content": "think."},
+        {"thinking_blocks": [{"type": "thinking", "thinking": "Let me think.", "signature": "EqQB"}]},
+        {"thinking_blocks": [{"type": "redacted_thinking", "data": "xyz"}]},
+        {},
+    ]

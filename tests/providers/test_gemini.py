@@ -4,6 +4,7 @@ reasoning, cached tokens, cost, errors, and the exact request the gateway sent u
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from decimal import Decimal
@@ -294,3 +295,16 @@ def test_a_malformed_body_is_a_502(client: openai.OpenAI) -> None:
     with pytest.raises(openai.InternalServerError) as info:
         client.chat.completions.create(model=f"gemini:{MODEL}-malformed", messages=HELLO)
     assert "cannot read" in info.value.body["message"]
+
+
+def test_a_stream_without_the_usage_chunk_is_still_recorded_with_tokens_and_cost(
+    _gemini_server: RunningFake,  # noqa: F811
+) -> None:
+    env = {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": _gemini_server.url}
+    with serve_gateway(env) as srv:
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
+        collect(c.chat.completions.create(model=f"google:{MODEL}", messages=HELLO, stream=True))
+        (row,) = asyncio.run(srv.app.state.usage.get_all())
+    assert (row.provider, row.model, row.calls, row.errors) == ("gemini", MODEL, 1, 0)
+    assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (4, 5, 9)
+    assert row.cost_usd == 4 * INPUT + 5 * OUTPUT

@@ -12,6 +12,12 @@ Choices worth knowing (also in docs/providers.md):
 - `response_format` json_schema becomes `output_config.format` (structured outputs); json_object is
   a forced tool (`json_response`, any object) whose input comes back as the message text.
 - System and developer messages, wherever they appear, join the top-level `system` in order.
+- Prompt caching: a `cache_control` object on a user, assistant or tool content part is passed on to
+  its block; the endpoint option `cache_control` (true, "5m" or "1h"; env ANTHROPIC_CACHE_CONTROL)
+  sends Anthropic's top-level automatic `cache_control` with every request.
+- Thinking and tools: Anthropic wants an assistant turn's signed thinking back with its tool calls.
+  Answers carry them in `message.thinking_blocks`; an assistant message that brings them back has
+  them sent first in its content.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import BadRequest
+from ..errors import BadRequest, GatewayError
 from ..types import ChatRequest, Json
 from . import _translate as tr
 
@@ -74,7 +80,22 @@ def body_for(req: ChatRequest, options: Mapping[str, Any]) -> Json:
     _tools(body, params)
     _response_format(body, params)
     _limits(body, params, req.model, options)
+    cache = _auto_cache(options.get("cache_control"))
+    if cache is not None:
+        body["cache_control"] = cache
     return body
+
+
+def _auto_cache(option: Any) -> Json | None:
+    """The endpoint option `cache_control` as Anthropic's top-level marker (None when off)."""
+    value = str(option).strip().lower() if option is not None else ""
+    if value in ("", "false", "0", "no", "off"):
+        return None
+    if value in ("true", "1", "yes", "on", "5m"):
+        return {"type": "ephemeral"}
+    if value == "1h":
+        return {"type": "ephemeral", "ttl": "1h"}
+    raise GatewayError(f"The anthropic endpoint option cache_control must be true, 5m or 1h, not {option!r}.")
 
 
 def _messages(turns: list[tr.Turn]) -> list[Json]:
@@ -92,20 +113,33 @@ def _messages(turns: list[tr.Turn]) -> list[Json]:
 def _blocks(turn: tr.Turn) -> list[Json]:
     if turn.role == "tool":
         block: Json = {"type": "tool_result", "tool_use_id": turn.tool_call_id}
-        texts = [p.text for p in turn.parts if isinstance(p, tr.Text) and p.text]
-        if len(texts) == 1:
-            block["content"] = texts[0]
+        texts = [p for p in turn.parts if isinstance(p, tr.Text) and p.text]
+        if len(texts) == 1 and texts[0].cache_control is None:
+            block["content"] = texts[0].text
         elif texts:
-            block["content"] = [{"type": "text", "text": t} for t in texts]
+            block["content"] = [_part(t) for t in texts]
         return [block]
-    blocks = [_part(p) for p in turn.parts]
+    blocks = [_thinking_block(b) for b in turn.thinking_blocks]
+    blocks.extend(_part(p) for p in turn.parts)
     blocks.extend(
         {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in turn.tool_calls
     )
     return blocks
 
 
+def _thinking_block(block: Json) -> Json:
+    keys = ("type", "thinking", "signature") if block["type"] == "thinking" else ("type", "data")
+    return {k: block.get(k) for k in keys}
+
+
 def _part(part: tr.Part) -> Json:
+    block = _block(part)
+    if part.cache_control is not None:
+        block["cache_control"] = part.cache_control
+    return block
+
+
+def _block(part: tr.Part) -> Json:
     if isinstance(part, tr.Text):
         return {"type": "text", "text": part.text}
     at = part.where

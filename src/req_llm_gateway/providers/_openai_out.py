@@ -14,14 +14,18 @@ def tool_call(call_id: str, name: str, arguments: str) -> Json:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
-def choice(index: int, text: str | None, calls: list[Json], finish: str, reasoning: str | None = None) -> Json:
+def choice(index: int, text: str | None, calls: list[Json], finish: str, reasoning: str | None = None,
+           thinking_blocks: list[Json] | None = None) -> Json:
     """One non-stream choice. `reasoning` (the provider's visible thinking) rides in
-    `message.reasoning_content`, the field OpenAI-compatible reasoning APIs use."""
+    `message.reasoning_content`, the field OpenAI-compatible reasoning APIs use; `thinking_blocks`
+    carry what a provider needs back on the next turn (Anthropic's signed thinking)."""
     message: Json = {"role": "assistant", "content": text, "refusal": None}
     if calls:
         message["tool_calls"] = calls
     if reasoning:
         message["reasoning_content"] = reasoning
+    if thinking_blocks:
+        message["thinking_blocks"] = thinking_blocks
     return {"index": index, "message": message, "logprobs": None, "finish_reason": finish}
 
 

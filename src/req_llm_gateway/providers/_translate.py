@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -47,6 +47,7 @@ def reject_unsupported(params: Mapping[str, Any], provider: str, supported: Coll
 class Text:
     text: str
     where: str
+    cache_control: Json | None = None  # Anthropic's prompt-cache marker, if the client put one on the part
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class Media:
     data: str | None
     url: str | None
     where: str
+    cache_control: Json | None = None
 
 
 Part = Text | Media
@@ -80,6 +82,7 @@ class Turn:
     tool_calls: list[ToolCall] = field(default_factory=list)
     tool_call_id: str | None = None
     where: str = ""
+    thinking_blocks: list[Json] = field(default_factory=list)  # Anthropic's, echoed back by the client
 
 
 def conversation(messages: list[Json], provider: str) -> tuple[list[str], list[Turn]]:
@@ -100,7 +103,8 @@ def conversation(messages: list[Json], provider: str) -> tuple[list[str], list[T
         elif role == "assistant":
             parts: list[Part] = [t for t in _texts(msg.get("content"), where, role, allow_refusal=True) if t.text]
             calls = [_tool_call(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(msg.get("tool_calls") or ())]
-            turns.append(Turn("assistant", parts, calls, where=where))
+            turns.append(Turn("assistant", parts, calls, where=where,
+                              thinking_blocks=_thinking_blocks(msg.get("thinking_blocks"), where)))
         elif role == "tool":
             call_id = msg.get("tool_call_id")
             if not isinstance(call_id, str) or not call_id:
@@ -113,6 +117,18 @@ def conversation(messages: list[Json], provider: str) -> tuple[list[str], list[T
                 param=f"{where}.role",
             )
     return system, turns
+
+
+def _thinking_blocks(blocks: Any, where: str) -> list[Json]:
+    """`thinking_blocks` the gateway returned with an Anthropic answer, sent back by the client."""
+    if blocks is None:
+        return []
+    at = f"{where}.thinking_blocks"
+    if not isinstance(blocks, list) or not all(
+        isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking") for b in blocks
+    ):
+        raise BadRequest(f"{at} must be an array of thinking or redacted_thinking blocks.", param=at)
+    return blocks
 
 
 def _texts(content: Any, where: str, role: str, *, allow_refusal: bool = False) -> list[Text]:
@@ -128,7 +144,7 @@ def _texts(content: Any, where: str, role: str, *, allow_refusal: bool = False) 
         value = part.get(kind)
         if not isinstance(value, str):
             raise BadRequest(f"{at}.{kind} must be a string.", param=at)
-        texts.append(Text(value, at))
+        texts.append(Text(value, at, _cache_control(part, at)))
     return texts
 
 
@@ -158,7 +174,17 @@ def _user_parts(content: Any, where: str, provider: str) -> list[Part]:
             parts.append(_file(body, at, provider))
         else:
             raise BadRequest(f"{at} has an unsupported content type '{kind}'.", param=at)
+        marker = _cache_control(part, at)
+        if marker is not None:
+            parts[-1] = replace(parts[-1], cache_control=marker)
     return parts
+
+
+def _cache_control(part: Json, at: str) -> Json | None:
+    marker = part.get("cache_control")
+    if marker is not None and not isinstance(marker, dict):
+        raise BadRequest(f"{at}.cache_control must be an object.", param=f"{at}.cache_control")
+    return marker
 
 
 def _media(kind: Literal["image", "file"], url: str, at: str) -> Media:

@@ -27,19 +27,6 @@ from .base import UpstreamRequest
 
 __all__ = ["FEATURES", "GeminiWire", "WIRE", "finish_reason", "usage_from"]
 
-# What this wire format expresses (docs/providers.md is generated from and checked against it).
-FEATURES: Mapping[str, str] = {
-    "text": "yes", "stream": "yes", "system": "yes: `systemInstruction`",
-    "tools": "yes", "tool_streaming": "partial: a call arrives whole, as one delta", "tool_choice": "yes",
-    "tool_choice_none": "yes", "parallel_tool_calls": "yes", "disable_parallel_tool_calls": "no",
-    "images_data_url": "yes", "images_http_url": "partial: URLs ending in an image file extension",
-    "json_object": "yes", "json_schema": "yes", "stop": "yes", "temperature": "yes", "top_p": "yes",
-    "max_tokens": "yes", "reasoning_effort": "yes: `thinkingConfig`", "seed": "yes", "n": "yes: `candidateCount`",
-    "logprobs": "no", "penalties": "yes", "usage_cached": "yes",
-    "usage_cache_write": "unreported: Gemini reports no cache writes", "usage_reasoning": "yes",
-}
-
-
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 _FILTERED = frozenset({
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE", "IMAGE_SAFETY",
@@ -54,6 +41,24 @@ _RPC_STATUS = {
     "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
 }
 _BAD_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
+
+
+# What this wire format expresses (docs/providers.md is checked against it; see features.py).
+FEATURES: Mapping[str, str] = {
+    "text": "yes", "stream": "yes: `streamGenerateContent?alt=sse`",
+    "system": "yes: all of them join `systemInstruction`, in order",
+    "tools": "yes: `parametersJsonSchema`", "tool_streaming": "yes: Gemini sends each call whole, in one delta",
+    "tool_choice": "yes: `functionCallingConfig` (named: ANY + allowedFunctionNames)", "tool_choice_none": "yes",
+    "parallel_tool_calls": "yes", "disable_parallel_tool_calls": "no",
+    "images_data_url": "yes: `inlineData`",
+    "images_http_url": "partial: `fileData`; the URL must end in an image file extension, else 400",
+    "json_object": "yes: `responseMimeType`", "json_schema": "yes: `responseJsonSchema`",
+    "stop": "yes: at most 5", "temperature": "yes", "top_p": "yes", "max_tokens": "yes",
+    "reasoning_effort": "yes: `thinkingBudget` for Gemini 1.x/2.x, `thinkingLevel` after",
+    "seed": "yes", "n": "yes: `candidateCount`", "logprobs": "no", "penalties": "yes",
+    "usage_cached": "yes", "usage_cache_write": "unreported: Gemini has no cache-write count",
+    "usage_reasoning": "yes: `thoughtsTokenCount`",
+}
 
 
 def finish_reason(reason: str | None, has_calls: bool) -> str:
@@ -91,8 +96,8 @@ def _blocked(data: Json) -> bool:
 
 
 class GeminiWire:
-    supported_params = SUPPORTED  # the OpenAI parameters this format translates; others are a 400
     features: Mapping[str, str] = FEATURES
+    supported_params = SUPPORTED  # the OpenAI parameters this format translates; others are a 400
 
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:
         body = body_for(req)
