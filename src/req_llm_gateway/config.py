@@ -262,8 +262,8 @@ def _endpoints(env: Mapping[str, str], file: Mapping[str, Any]) -> tuple[dict[st
         base_url = env.get(f"{env_name}_BASE_URL") or row.get("base_url", "")
         models = env.get(f"{env_name}_MODELS")
         options = {k: v for k, v in row.items() if k not in _ROW_KEYS}
-        for opt in row.get("env_options", {}):
-            value = env.get(row["env_options"][opt])
+        for opt, names in row.get("env_options", {}).items():  # option <- first set variable of a list
+            value = next((env[n] for n in ((names,) if isinstance(names, str) else names) if env.get(n)), None)
             if value:
                 options[opt] = value
         endpoints[name] = Endpoint(

@@ -29,7 +29,10 @@ _SCRIPTED = {
     400: ("invalid_request_error", "Invalid request (scripted by the fake)."),
     401: ("authentication_error", "invalid x-api-key"),
     402: ("billing_error", "Your credit balance is too low to access the Anthropic API."),
-    403: ("permission_error", "Your API key does not have permission to use the specified resource."),
+    403: (
+        "permission_error",
+        "Your API key does not have permission to use the specified resource.",
+    ),
     404: ("not_found_error", "model: {model}"),
     413: ("request_too_large", "Request exceeds the maximum allowed number of bytes."),
     429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
@@ -60,13 +63,17 @@ def _denied(request: Request) -> Response | None:
     if version is None:
         return error(400, "invalid_request_error", "anthropic-version: header is required")
     if version not in wire.VERSIONS:
-        return error(400, "invalid_request_error", f"anthropic-version: invalid version '{version}'")
+        return error(
+            400, "invalid_request_error", f"anthropic-version: invalid version '{version}'"
+        )
     return None
 
 
 def scripted(status: int, model: str) -> Response:
     type_, message = _SCRIPTED.get(status, ("api_error", f"Scripted error {status}."))
-    headers = {"retry-after": "7", "anthropic-ratelimit-requests-remaining": "0"} if status == 429 else {}
+    headers = (
+        {"retry-after": "7", "anthropic-ratelimit-requests-remaining": "0"} if status == 429 else {}
+    )
     return error(status, type_, message.format(model=model), headers)
 
 
@@ -76,7 +83,9 @@ async def messages(request: Request) -> Response:
     try:
         body = json.loads(await request.body())
     except ValueError:
-        return error(400, "invalid_request_error", "There was an issue with your request body: invalid JSON")
+        return error(
+            400, "invalid_request_error", "There was an issue with your request body: invalid JSON"
+        )
     try:
         wire.validate(body, request.headers["anthropic-version"])
     except wire.RequestInvalid as exc:
@@ -87,12 +96,19 @@ async def messages(request: Request) -> Response:
     if script.status is not None:
         return scripted(script.status, model)
     reply = reply_to(wire.conversation_from(body), script)
-    ids = {"ident": f"msg_{secrets.token_hex(12)}", "model": model,
-           "tool_id": f"toolu_{secrets.token_hex(12)}"}
+    ids = {
+        "ident": f"msg_{secrets.token_hex(12)}",
+        "model": model,
+        "tool_id": f"toolu_{secrets.token_hex(12)}",
+    }
     headers = {"request-id": _request_id()}
     if body.get("stream"):
-        return stream_for(script, _sse_events(wire.events(reply, **ids), script),
-                          media_type="text/event-stream; charset=utf-8", headers=headers)
+        return stream_for(
+            script,
+            _sse_events(wire.events(reply, **ids), script),
+            media_type="text/event-stream; charset=utf-8",
+            headers=headers,
+        )
     if script.malformed:
         return Response(MALFORMED, media_type="application/json", headers=headers)
     return JSONResponse(wire.message(reply, **ids), headers=headers)
@@ -103,7 +119,10 @@ def _sse_events(payloads: list[dict[str, Any]], script: Script) -> list[bytes]:
     if script.malformed:
         events[0] = b'event: message_start\ndata: {"type": "message_start", "message": {\n\n'
     if script.stream_error:
-        overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+        overloaded = {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"},
+        }
         return events[: halfway(events)] + [sse(overloaded, "error")]
     return events[:-1] if script.no_done else events
 

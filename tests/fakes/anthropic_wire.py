@@ -15,7 +15,14 @@ from typing import Any
 from anthropic.types import message_create_params as params
 
 from .conversation import (
-    REASONING_SIGNATURE, Conversation, Reply, Tool, Turn, Usage, json_pieces, text_pieces,
+    REASONING_SIGNATURE,
+    Conversation,
+    Reply,
+    Tool,
+    Turn,
+    Usage,
+    json_pieces,
+    text_pieces,
 )
 from .sdk_schema import StrictSchema
 
@@ -51,7 +58,9 @@ def validate(body: Any, version: str) -> None:
     thinking = body.get("thinking") or {}
     if thinking.get("type") == "enabled":
         if thinking["budget_tokens"] < 1024:
-            raise RequestInvalid("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+            raise RequestInvalid(
+                "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+            )
         if body["max_tokens"] <= thinking["budget_tokens"]:
             raise RequestInvalid("`max_tokens` must be greater than `thinking.budget_tokens`.")
     _check_tool_pairs(body["messages"])
@@ -65,20 +74,27 @@ def _blocks(message: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 def _check_tool_pairs(messages: list[dict[str, Any]]) -> None:
     for i, message in enumerate(messages):
         previous = messages[i - 1] if i else {}
-        used = {b["id"] for b in _blocks(previous, "tool_use")} if previous.get("role") == "assistant" else set()
+        used = (
+            {b["id"] for b in _blocks(previous, "tool_use")}
+            if previous.get("role") == "assistant"
+            else set()
+        )
         results = [b["tool_use_id"] for b in _blocks(message, "tool_result")]
         stray = [r for r in results if r not in used]
         if message["role"] == "user" and stray:
             raise RequestInvalid(
                 f"messages.{i}.content.0: unexpected `tool_use_id` found in `tool_result` blocks: "
-                f"{', '.join(stray)}. Each `tool_result` block must have a corresponding `tool_use` "
-                "block in the previous message.")
+                f"{', '.join(stray)}. Each `tool_result` block must have a corresponding "
+                "`tool_use` "
+                "block in the previous message."
+            )
         missing = sorted(used - set(results)) if used else []
         if missing and message["role"] == "user":
             raise RequestInvalid(
                 f"messages.{i - 1}: `tool_use` ids were found without `tool_result` blocks "
                 f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
-                "corresponding `tool_result` block in the next message.")
+                "corresponding `tool_result` block in the next message."
+            )
 
 
 def _text_of(content: Any) -> list[str]:
@@ -106,9 +122,13 @@ def conversation_from(body: dict[str, Any]) -> Conversation:
     conv = Conversation(turns=[], system=_text_of(body.get("system")))
     for message in body["messages"]:
         _add_message(conv, message)
-    conv.tools = [Tool(t["name"], t["input_schema"]) for t in body.get("tools") or [] if "input_schema" in t]
+    conv.tools = [
+        Tool(t["name"], t["input_schema"]) for t in body.get("tools") or [] if "input_schema" in t
+    ]
     choice = body.get("tool_choice") or {"type": "auto"}
-    conv.tool_choice = {"any": "required", "tool": choice.get("name", "")}.get(choice["type"], choice["type"])
+    conv.tool_choice = {"any": "required", "tool": choice.get("name", "")}.get(
+        choice["type"], choice["type"]
+    )
     conv.max_tokens = body["max_tokens"]
     conv.stop = list(body.get("stop_sequences") or [])
     fmt = (body.get("output_config") or {}).get("format")
@@ -123,7 +143,10 @@ def usage_json(usage: Usage, *, output_tokens: int | None = None) -> dict[str, A
         "input_tokens": usage.uncached_prompt,
         "cache_creation_input_tokens": usage.cache_write,
         "cache_read_input_tokens": usage.cache_read,
-        "cache_creation": {"ephemeral_5m_input_tokens": usage.cache_write, "ephemeral_1h_input_tokens": 0},
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": usage.cache_write,
+            "ephemeral_1h_input_tokens": 0,
+        },
         "output_tokens": usage.completion if output_tokens is None else output_tokens,
         "service_tier": "standard",
     }
@@ -132,10 +155,18 @@ def usage_json(usage: Usage, *, output_tokens: int | None = None) -> dict[str, A
 def _content(reply: Reply, tool_id: str) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if reply.reasoning:
-        blocks.append({"type": "thinking", "thinking": reply.reasoning, "signature": REASONING_SIGNATURE})
+        blocks.append(
+            {"type": "thinking", "thinking": reply.reasoning, "signature": REASONING_SIGNATURE}
+        )
     if reply.tool_call is not None:
-        blocks.append({"type": "tool_use", "id": tool_id, "name": reply.tool_call.name,
-                       "input": reply.tool_call.arguments})
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": tool_id,
+                "name": reply.tool_call.name,
+                "input": reply.tool_call.arguments,
+            }
+        )
     else:
         blocks.append({"type": "text", "text": reply.text or ""})
     return blocks
@@ -148,12 +179,21 @@ def _stop(reply: Reply) -> dict[str, Any]:
 
 def message(reply: Reply, *, ident: str, model: str, tool_id: str) -> dict[str, Any]:
     """A non-stream `message` body."""
-    return {"id": ident, "type": "message", "role": "assistant", "model": model,
-            "content": _content(reply, tool_id), **_stop(reply), "usage": usage_json(reply.usage)}
+    return {
+        "id": ident,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": _content(reply, tool_id),
+        **_stop(reply),
+        "usage": usage_json(reply.usage),
+    }
 
 
 def _block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
     kind = block["type"]
+    start: dict[str, Any]
+    deltas: list[dict[str, Any]]
     if kind == "thinking":
         start = {"type": "thinking", "thinking": "", "signature": ""}
         deltas = [{"type": "thinking_delta", "thinking": p} for p in text_pieces(block["thinking"])]
@@ -165,21 +205,36 @@ def _block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         start = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": p} for p in text_pieces(block["text"])]
-    return ([{"type": "content_block_start", "index": index, "content_block": start}]
-            + [{"type": "content_block_delta", "index": index, "delta": d} for d in deltas]
-            + [{"type": "content_block_stop", "index": index}])
+    return (
+        [{"type": "content_block_start", "index": index, "content_block": start}]
+        + [{"type": "content_block_delta", "index": index, "delta": d} for d in deltas]
+        + [{"type": "content_block_stop", "index": index}]
+    )
 
 
 def events(reply: Reply, *, ident: str, model: str, tool_id: str) -> list[dict[str, Any]]:
     """The stream's event payloads in order; each payload's `type` is its SSE event name."""
-    start = {"id": ident, "type": "message", "role": "assistant", "model": model, "content": [],
-             "stop_reason": None, "stop_sequence": None, "usage": usage_json(reply.usage, output_tokens=1)}
+    start: dict[str, Any] = {
+        "id": ident,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage_json(reply.usage, output_tokens=1),
+    }
     out: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
     for index, block in enumerate(_content(reply, tool_id)):
         out.extend(_block_events(index, block))
         if index == 0:
             out.insert(2, {"type": "ping"})
-    out.append({"type": "message_delta", "delta": _stop(reply),
-                "usage": {"output_tokens": reply.usage.completion}})
+    out.append(
+        {
+            "type": "message_delta",
+            "delta": _stop(reply),
+            "usage": {"output_tokens": reply.usage.completion},
+        }
+    )
     out.append({"type": "message_stop"})
     return out

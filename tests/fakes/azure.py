@@ -22,24 +22,32 @@ from .openai import Dialect, handle_chat
 from .recording import fake_app
 
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
-_FILTERS = {name: {"filtered": False, "severity": "safe"}
-            for name in ("hate", "self_harm", "sexual", "violence")}
+_FILTERS = {
+    name: {"filtered": False, "severity": "safe"}
+    for name in ("hate", "self_harm", "sexual", "violence")
+}
 _MESSAGES = {
-    401: "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide "
-         "a valid key for an active subscription and use a correct regional API endpoint for your "
-         "resource.",
+    401: "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+    "provide "
+    "a valid key for an active subscription and use a correct regional API endpoint for your "
+    "resource.",
     404: "The API deployment for this resource does not exist.",
     429: "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version have "
-         "exceeded call rate limit of your current OpenAI S0 pricing tier. Please retry after 7 "
-         "seconds.",
+    "exceeded call rate limit of your current OpenAI S0 pricing tier. Please retry after 7 "
+    "seconds.",
     500: "The server had an error while processing your request. Sorry about that!",
     503: "The service is temporarily unable to process your request. Please try again later.",
 }
 
 
-def azure_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"error": {"code": code, "message": message}}, status,
-                        headers={"apim-request-id": "00000000-fake-azure", **(headers or {})})
+def azure_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}},
+        status,
+        headers={"apim-request-id": "00000000-fake-azure", **(headers or {})},
+    )
 
 
 class AzureDialect(Dialect):
@@ -51,15 +59,25 @@ class AzureDialect(Dialect):
         return azure_error(status, str(status), message, headers)
 
     def decorate(self, body: dict[str, Any]) -> dict[str, Any]:
-        choices = [{**c, "content_filter_results": {} if "delta" in c else _FILTERS}
-                   for c in body.get("choices", [])]
+        choices = [
+            {**c, "content_filter_results": {} if "delta" in c else _FILTERS}
+            for c in body.get("choices", [])
+        ]
         if body["object"] == "chat.completion":
             return {**body, "choices": choices, "prompt_filter_results": _prompt_filters()}
         return {**body, "choices": choices}
 
     def preamble(self) -> list[dict[str, Any]]:
-        return [{"choices": [], "created": 0, "id": "", "model": "", "object": "",
-                 "prompt_filter_results": _prompt_filters()}]
+        return [
+            {
+                "choices": [],
+                "created": 0,
+                "id": "",
+                "model": "",
+                "object": "",
+                "prompt_filter_results": _prompt_filters(),
+            }
+        ]
 
 
 AZURE = AzureDialect()
@@ -94,7 +112,13 @@ async def v1_chat(request: Request) -> Response:
 
 def create_app() -> Starlette:
     """The fake Azure OpenAI resource; `azure_endpoint=<server.url>`."""
-    return fake_app([
-        Route("/openai/deployments/{deployment}/chat/completions", deployment_chat, methods=["POST"]),
-        Route("/openai/v1/chat/completions", v1_chat, methods=["POST"]),
-    ])
+    return fake_app(
+        [
+            Route(
+                "/openai/deployments/{deployment}/chat/completions",
+                deployment_chat,
+                methods=["POST"],
+            ),
+            Route("/openai/v1/chat/completions", v1_chat, methods=["POST"]),
+        ]
+    )

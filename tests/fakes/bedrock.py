@@ -24,7 +24,13 @@ from .bedrock_schema import ValidationFailed, validate
 from .conversation import reply_to
 from .recording import fake_app
 from .script import Script
-from .sigv4 import TEST_ACCESS_KEY_ID, TEST_REGION, TEST_SECRET_ACCESS_KEY, SignatureRejected, verify
+from .sigv4 import (
+    TEST_ACCESS_KEY_ID,
+    TEST_REGION,
+    TEST_SECRET_ACCESS_KEY,
+    SignatureRejected,
+    verify,
+)
 from .streaming import before_answer, halfway, stream_for
 
 __all__ = ["TEST_ACCESS_KEY_ID", "TEST_REGION", "TEST_SECRET_ACCESS_KEY", "create_app"]
@@ -32,22 +38,36 @@ __all__ = ["TEST_ACCESS_KEY_ID", "TEST_REGION", "TEST_SECRET_ACCESS_KEY", "creat
 MALFORMED = b'{"output": {"message": {"role": "assistant", "content": ['
 _SCRIPTED = {
     400: ("ValidationException", "Scripted validation error."),
-    403: ("AccessDeniedException", "You don't have access to the model with the specified model ID."),
-    404: ("ResourceNotFoundException", "Could not resolve the foundation model from the provided "
-                                       "model identifier."),
-    408: ("ModelTimeoutException", "Model has timed out in processing the request. Try your request again."),
-    424: ("ModelErrorException", "The system encountered an unexpected error during processing. "
-                                 "Try your request again."),
+    403: (
+        "AccessDeniedException",
+        "You don't have access to the model with the specified model ID.",
+    ),
+    404: (
+        "ResourceNotFoundException",
+        "Could not resolve the foundation model from the provided model identifier.",
+    ),
+    408: (
+        "ModelTimeoutException",
+        "Model has timed out in processing the request. Try your request again.",
+    ),
+    424: (
+        "ModelErrorException",
+        "The system encountered an unexpected error during processing. Try your request again.",
+    ),
     429: ("ThrottlingException", "Too many requests, please wait before trying again."),
-    500: ("InternalServerException", "The system encountered an unexpected error during processing. "
-                                     "Try your request again."),
+    500: (
+        "InternalServerException",
+        "The system encountered an unexpected error during processing. Try your request again.",
+    ),
     503: ("ServiceUnavailableException", "Bedrock is unable to process your request."),
 }
 
 
 def error(status: int, code: str, message: str) -> Response:
-    headers = {"x-amzn-errortype": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/",
-               "x-amzn-requestid": str(uuid.uuid4())}
+    headers = {
+        "x-amzn-errortype": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+        "x-amzn-requestid": str(uuid.uuid4()),
+    }
     return JSONResponse({"message": message}, status, headers=headers)
 
 
@@ -55,7 +75,11 @@ def _denied(request: Request, body: bytes) -> Response | None:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer":  # Bedrock API keys
         if not token.strip() or token.startswith("invalid"):
-            return error(403, "UnrecognizedClientException", "Invalid API Key format: Must start with pre-defined prefix")
+            return error(
+                403,
+                "UnrecognizedClientException",
+                "Invalid API Key format: Must start with pre-defined prefix",
+            )
         return None
     raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
     query = request.scope.get("query_string", b"").decode("latin-1")
@@ -84,34 +108,48 @@ async def converse(request: Request) -> Response:
     started = time.monotonic()
     await before_answer(request, script)
     if script.status is not None:
-        code, message = _SCRIPTED.get(script.status, ("InternalServerException", f"Scripted {script.status}."))
+        code, message = _SCRIPTED.get(
+            script.status, ("InternalServerException", f"Scripted {script.status}.")
+        )
         return error(script.status, code, message)
     reply = reply_to(wire.conversation_from(body), script)
-    ids = {"tool_id": f"tooluse_{uuid.uuid4().hex[:22]}",
-           "latency_ms": int((time.monotonic() - started) * 1000) + 100}
+    tool_id = f"tooluse_{uuid.uuid4().hex[:22]}"
+    latency_ms = int((time.monotonic() - started) * 1000) + 100
     headers = {"x-amzn-requestid": str(uuid.uuid4())}
     if streaming:
-        frames = _frames(wire.stream_events(reply, **ids), script)
-        return stream_for(script, frames, media_type="application/vnd.amazon.eventstream", headers=headers)
+        frames = _frames(wire.stream_events(reply, tool_id=tool_id, latency_ms=latency_ms), script)
+        return stream_for(
+            script, frames, media_type="application/vnd.amazon.eventstream", headers=headers
+        )
     if script.malformed:
         return Response(MALFORMED, media_type="application/json", headers=headers)
-    return JSONResponse(wire.response(reply, **ids), headers=headers)
+    return JSONResponse(
+        wire.response(reply, tool_id=tool_id, latency_ms=latency_ms), headers=headers
+    )
 
 
 def _frames(events: list[tuple[str, dict[str, object]]], script: Script) -> list[bytes]:
     frames = [eventstream.event(kind, payload) for kind, payload in events]
     if script.malformed:
-        headers = {":event-type": "messageStart", ":content-type": "application/json", ":message-type": "event"}
+        headers = {
+            ":event-type": "messageStart",
+            ":content-type": "application/json",
+            ":message-type": "event",
+        }
         frames[0] = eventstream.frame(headers, b'{"role": "assist')
     if script.stream_error:
-        failure = eventstream.exception("serviceUnavailableException", "Bedrock is unable to process your request.")
+        failure = eventstream.exception(
+            "serviceUnavailableException", "Bedrock is unable to process your request."
+        )
         return frames[: halfway(frames)] + [failure]
     return frames[:-2] if script.no_done else frames
 
 
 def create_app() -> Starlette:
     """The fake Bedrock Runtime; `endpoint_url=<server.url>`."""
-    return fake_app([
-        Route("/model/{model_id:path}/converse", converse, methods=["POST"]),
-        Route("/model/{model_id:path}/converse-stream", converse, methods=["POST"]),
-    ])
+    return fake_app(
+        [
+            Route("/model/{model_id:path}/converse", converse, methods=["POST"]),
+            Route("/model/{model_id:path}/converse-stream", converse, methods=["POST"]),
+        ]
+    )

@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
-import botocore.session
-from botocore.model import OperationModel, Shape
+import botocore.session  # type: ignore[import-untyped]
+from botocore.model import OperationModel, Shape  # type: ignore[import-untyped]
 
 
 class ValidationFailed(Exception):
@@ -29,8 +30,10 @@ def _operation(name: str) -> OperationModel:
 
 def _fail(value: Any, path: str, constraint: str) -> ValidationFailed:
     shown = "null" if value is None else repr(value)[:60]
-    return ValidationFailed(f"1 validation error detected: Value {shown} at '{path}' failed to "
-                            f"satisfy constraint: {constraint}")
+    return ValidationFailed(
+        f"1 validation error detected: Value {shown} at '{path}' failed to "
+        f"satisfy constraint: {constraint}"
+    )
 
 
 def check_shape(shape: Shape, value: Any, path: str) -> None:
@@ -41,11 +44,16 @@ def check_shape(shape: Shape, value: Any, path: str) -> None:
     if kind == "structure":
         if not isinstance(value, dict):
             raise _fail(value, path, "Member must be an object")
-        body_members = {n: s for n, s in shape.members.items() if not s.serialization.get("location")}
+        body_members = {
+            n: s for n, s in shape.members.items() if not s.serialization.get("location")
+        }
         for name in value:
             if name not in body_members:
-                raise ValidationFailed(f"Malformed input request: extraneous key [{name}] is not "
-                                       f"permitted{f' at {path}' if path else ''}, please reformat your input and try again.")
+                raise ValidationFailed(
+                    f"Malformed input request: extraneous key [{name}] is not "
+                    f"permitted{f' at {path}' if path else ''}, please reformat your input and "
+                    "try again."
+                )
         for name in shape.required_members:
             if name in body_members and value.get(name) is None:
                 raise _fail(None, f"{path}.{name}".lstrip("."), "Member must not be null")
@@ -58,7 +66,11 @@ def check_shape(shape: Shape, value: Any, path: str) -> None:
         if not isinstance(value, list):
             raise _fail(value, path, "Member must be a list")
         if len(value) < shape.metadata.get("min", 0):
-            raise _fail(value, path, f"Member must have length greater than or equal to {shape.metadata['min']}")
+            raise _fail(
+                value,
+                path,
+                f"Member must have length greater than or equal to {shape.metadata['min']}",
+            )
         for i, item in enumerate(value):
             check_shape(shape.member, item, f"{path}.{i}.member")
         return
@@ -107,28 +119,41 @@ def validate(body: Any, operation: str) -> None:
     check_shape(_operation(operation).input_shape, body, "")
     messages = body.get("messages") or []
     if not messages or messages[0]["role"] != "user":
-        raise ValidationFailed("A conversation must start with a user message. Try again with a "
-                               "conversation that starts with a user message.")
-    for previous, message in zip(messages, messages[1:]):
+        raise ValidationFailed(
+            "A conversation must start with a user message. Try again with a "
+            "conversation that starts with a user message."
+        )
+    for previous, message in pairwise(messages):
         if previous["role"] == message["role"]:
-            raise ValidationFailed("A conversation must alternate between user and assistant roles. "
-                                   "Make sure the conversation alternates between user and assistant "
-                                   "roles and try again.")
+            raise ValidationFailed(
+                "A conversation must alternate between user and assistant roles. "
+                "Make sure the conversation alternates between user and assistant "
+                "roles and try again."
+            )
     _check_tools(body, messages)
 
 
 def _check_tools(body: dict[str, Any], messages: list[dict[str, Any]]) -> None:
     blocks = [block for m in messages for block in m["content"]]
     if any("toolUse" in b or "toolResult" in b for b in blocks) and not body.get("toolConfig"):
-        raise ValidationFailed("The toolConfig field must be defined when using toolUse and "
-                               "toolResult content blocks.")
+        raise ValidationFailed(
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+        )
     for i, message in enumerate(messages):
         results = [b["toolResult"]["toolUseId"] for b in message["content"] if "toolResult" in b]
-        uses = [b["toolUse"]["toolUseId"] for b in messages[i - 1]["content"] if "toolUse" in b] if i else []
+        uses = (
+            [b["toolUse"]["toolUseId"] for b in messages[i - 1]["content"] if "toolUse" in b]
+            if i
+            else []
+        )
         if len(results) > len(uses):
-            raise ValidationFailed(f"The number of toolResult blocks at messages.{i}.content exceeds "
-                                   "the number of toolUse blocks of previous turn.")
+            raise ValidationFailed(
+                f"The number of toolResult blocks at messages.{i}.content exceeds "
+                "the number of toolUse blocks of previous turn."
+            )
         missing = [u for u in uses if u not in results]
         if missing and message["role"] == "user":
-            raise ValidationFailed(f"Expected toolResult blocks at messages.{i}.content for the "
-                                   f"following Ids: {', '.join(missing)}")
+            raise ValidationFailed(
+                f"Expected toolResult blocks at messages.{i}.content for the "
+                f"following Ids: {', '.join(missing)}"
+            )

@@ -1,4 +1,4 @@
-"""Bedrock Converse wire format: request -> `Conversation`, `Reply` -> response JSON or stream events.
+"""Bedrock Converse wire format: request -> `Conversation`, `Reply` -> response or stream events.
 
 Pure translation; the binary framing lives in `eventstream.py`, validation in
 `bedrock_schema.py`.
@@ -10,7 +10,15 @@ import json
 import string
 from typing import Any
 
-from .conversation import REASONING_SIGNATURE, Conversation, Reply, Tool, Turn, json_pieces, text_pieces
+from .conversation import (
+    REASONING_SIGNATURE,
+    Conversation,
+    Reply,
+    Tool,
+    Turn,
+    json_pieces,
+    text_pieces,
+)
 
 _MEDIA = ("image", "document", "video", "audio")
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
@@ -18,8 +26,11 @@ _PADDING = string.ascii_letters + string.digits  # real events carry a "p" field
 
 
 def _result_text(result: dict[str, Any]) -> str:
-    texts = [c["text"] if "text" in c else json.dumps(c["json"])
-             for c in result.get("content", []) if "text" in c or "json" in c]
+    texts = [
+        c["text"] if "text" in c else json.dumps(c["json"])
+        for c in result.get("content", [])
+        if "text" in c or "json" in c
+    ]
     return " ".join(texts)
 
 
@@ -31,7 +42,9 @@ def _add_message(conv: Conversation, message: dict[str, Any]) -> None:
     texts = [b["text"] for b in blocks if "text" in b]
     media = sum(1 for b in blocks if any(k in b for k in _MEDIA))
     if texts or media or not results:
-        conv.turns.append(Turn("assistant" if message["role"] == "assistant" else "user", texts, media))
+        conv.turns.append(
+            Turn("assistant" if message["role"] == "assistant" else "user", texts, media)
+        )
 
 
 def conversation_from(body: dict[str, Any]) -> Conversation:
@@ -60,8 +73,11 @@ def conversation_from(body: dict[str, Any]) -> Conversation:
 
 def usage_json(reply: Reply) -> dict[str, Any]:
     usage = reply.usage
-    out = {"inputTokens": usage.uncached_prompt, "outputTokens": usage.completion,
-           "totalTokens": usage.total}
+    out = {
+        "inputTokens": usage.uncached_prompt,
+        "outputTokens": usage.completion,
+        "totalTokens": usage.total,
+    }
     if usage.cache_read:
         out["cacheReadInputTokens"] = usage.cache_read
     if usage.cache_write:
@@ -76,11 +92,23 @@ def _stop_reason(reply: Reply) -> str:
 def _content(reply: Reply, tool_id: str) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if reply.reasoning:
-        blocks.append({"reasoningContent": {"reasoningText": {"text": reply.reasoning,
-                                                              "signature": REASONING_SIGNATURE}}})
+        blocks.append(
+            {
+                "reasoningContent": {
+                    "reasoningText": {"text": reply.reasoning, "signature": REASONING_SIGNATURE}
+                }
+            }
+        )
     if reply.tool_call is not None:
-        blocks.append({"toolUse": {"toolUseId": tool_id, "name": reply.tool_call.name,
-                                   "input": reply.tool_call.arguments}})
+        blocks.append(
+            {
+                "toolUse": {
+                    "toolUseId": tool_id,
+                    "name": reply.tool_call.name,
+                    "input": reply.tool_call.arguments,
+                }
+            }
+        )
     else:
         blocks.append({"text": reply.text or ""})
     return blocks
@@ -115,11 +143,15 @@ def _block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str
     return out + [("contentBlockStop", {"contentBlockIndex": index})]
 
 
-def stream_events(reply: Reply, *, tool_id: str, latency_ms: int) -> list[tuple[str, dict[str, Any]]]:
+def stream_events(
+    reply: Reply, *, tool_id: str, latency_ms: int
+) -> list[tuple[str, dict[str, Any]]]:
     """ConverseStream events as (event type, payload), each payload padded like Bedrock's."""
     out: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
     for index, block in enumerate(_content(reply, tool_id)):
         out += _block_events(index, block)
     out.append(("messageStop", {"stopReason": _stop_reason(reply)}))
     out.append(("metadata", {"usage": usage_json(reply), "metrics": {"latencyMs": latency_ms}}))
-    return [(kind, {**payload, "p": _PADDING[: 8 + i % 20]}) for i, (kind, payload) in enumerate(out)]
+    return [
+        (kind, {**payload, "p": _PADDING[: 8 + i % 20]}) for i, (kind, payload) in enumerate(out)
+    ]

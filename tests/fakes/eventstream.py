@@ -27,18 +27,29 @@ def frame(headers: Mapping[str, str], payload: bytes) -> bytes:
 
 def _header(name: str, value: str) -> bytes:
     raw_name, raw_value = name.encode(), value.encode()
-    return (struct.pack(">B", len(raw_name)) + raw_name + struct.pack(">BH", _STRING, len(raw_value))
-            + raw_value)
+    return (
+        struct.pack(">B", len(raw_name))
+        + raw_name
+        + struct.pack(">BH", _STRING, len(raw_value))
+        + raw_value
+    )
 
 
 def event(event_type: str, payload: Mapping[str, Any]) -> bytes:
     """An `event` message carrying JSON, e.g. `event("messageStart", {"role": "assistant"})`."""
-    headers = {":event-type": event_type, ":content-type": "application/json", ":message-type": "event"}
+    headers = {
+        ":event-type": event_type,
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
     return frame(headers, json.dumps(payload, separators=(",", ":")).encode())
 
 
 def exception(exception_type: str, message: str) -> bytes:
     """An in-stream `exception` message, e.g. `exception("throttlingException", "...")`."""
-    headers = {":exception-type": exception_type, ":content-type": "application/json",
-               ":message-type": "exception"}
+    headers = {
+        ":exception-type": exception_type,
+        ":content-type": "application/json",
+        ":message-type": "exception",
+    }
     return frame(headers, json.dumps({"message": message}).encode())

@@ -31,19 +31,29 @@ _SCRIPTED = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
     401: ("UNAUTHENTICATED", "Request had invalid authentication credentials."),
     403: ("PERMISSION_DENIED", "The caller does not have permission"),
-    404: ("NOT_FOUND", "models/{model} is not found for API version v1beta, or is not supported "
-                       "for generateContent. Call ListModels to see the list of available models "
-                       "and their supported methods."),
-    429: ("RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and "
-                                "billing details."),
-    500: ("INTERNAL", "An internal error has occurred. Please retry or report in "
-                      "https://developers.generativeai.google/guide/troubleshooting"),
+    404: (
+        "NOT_FOUND",
+        "models/{model} is not found for API version v1beta, or is not supported "
+        "for generateContent. Call ListModels to see the list of available models "
+        "and their supported methods.",
+    ),
+    429: (
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details.",
+    ),
+    500: (
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting",
+    ),
     503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
     504: ("DEADLINE_EXCEEDED", "Deadline expired before operation could complete."),
 }
 
 
-def error_body(code: int, status: str, message: str, details: list[Any] | None = None) -> dict[str, Any]:
+def error_body(
+    code: int, status: str, message: str, details: list[Any] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message, "status": status}
     if details:
         body["details"] = details
@@ -56,20 +66,34 @@ def error(code: int, status: str, message: str, details: list[Any] | None = None
 
 def _invalid(exc: PayloadInvalid) -> Response:
     violation = {"field": exc.field, "description": str(exc)}
-    return error(400, "INVALID_ARGUMENT", str(exc),
-                 [{"@type": _TYPE + "BadRequest", "fieldViolations": [violation]}])
+    return error(
+        400,
+        "INVALID_ARGUMENT",
+        str(exc),
+        [{"@type": _TYPE + "BadRequest", "fieldViolations": [violation]}],
+    )
 
 
 def _denied(request: Request) -> Response | None:
     key = request.headers.get("x-goog-api-key") or request.query_params.get("key") or ""
     if not key.strip():
-        return error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers "
-                     "without established identity). Please use API Key or other form of API "
-                     "consumer identity to call this API.")
+        return error(
+            403,
+            "PERMISSION_DENIED",
+            "Method doesn't allow unregistered callers (callers "
+            "without established identity). Please use API Key or other form of API "
+            "consumer identity to call this API.",
+        )
     if key.startswith("invalid"):
-        info = {"@type": _TYPE + "ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
-                "metadata": {"service": "generativelanguage.googleapis.com"}}
-        return error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info])
+        info = {
+            "@type": _TYPE + "ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+            "metadata": {"service": "generativelanguage.googleapis.com"},
+        }
+        return error(
+            400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.", [info]
+        )
     return None
 
 
@@ -98,12 +122,20 @@ async def models_call(request: Request) -> Response:
         return scripted(script.status, model)
     conv = wire.conversation_from(body)
     reply = reply_to(conv, script)
-    ids = {"show_thoughts": conv.reasoning, "model": model, "response_id": secrets.token_urlsafe(16)}
+    thoughts, response_id = conv.reasoning, secrets.token_urlsafe(16)
     if method == "streamGenerateContent":
-        return _stream(request, script, wire.stream(reply, finished=not script.no_done, **ids))
+        chunks = wire.stream(
+            reply,
+            show_thoughts=thoughts,
+            model=model,
+            response_id=response_id,
+            finished=not script.no_done,
+        )
+        return _stream(request, script, chunks)
     if script.malformed:
         return Response(MALFORMED, media_type="application/json")
-    return JSONResponse(wire.response(reply, **ids))
+    body = wire.response(reply, show_thoughts=thoughts, model=model, response_id=response_id)
+    return JSONResponse(body)
 
 
 def _stream(request: Request, script: Script, chunks: list[dict[str, Any]]) -> Response:
@@ -111,7 +143,9 @@ def _stream(request: Request, script: Script, chunks: list[dict[str, Any]]) -> R
     if script.malformed:
         texts[0] = MALFORMED.decode()
     if script.stream_error:
-        overloaded = error_body(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+        overloaded = error_body(
+            503, "UNAVAILABLE", "The model is overloaded. Please try again later."
+        )
         texts = texts[: halfway(texts)] + [json.dumps(overloaded)]
     if request.query_params.get("alt") == "sse":
         events = [sse(text, sep="\r\n\r\n") for text in texts]
@@ -124,15 +158,23 @@ async def list_models(request: Request) -> Response:
     if (denied := _denied(request)) is not None:
         return denied
     names = ("gemini-2.5-flash", "gemini-2.5-pro")
-    models = [{"name": f"models/{n}", "displayName": n, "version": "001",
-               "supportedGenerationMethods": ["generateContent", "countTokens"]} for n in names]
+    models = [
+        {
+            "name": f"models/{n}",
+            "displayName": n,
+            "version": "001",
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+        }
+        for n in names
+    ]
     return JSONResponse({"models": models})
 
 
 def create_app() -> Starlette:
     """The fake Gemini API; `GEMINI_BASE_URL=<server.url>` (no `/v1beta`)."""
-    return fake_app([
-        Route("/v1beta/models/{target:path}", models_call, methods=["POST"]),
-        Route("/v1beta/models", list_models, methods=["GET"]),
-    ])
-
+    return fake_app(
+        [
+            Route("/v1beta/models/{target:path}", models_call, methods=["POST"]),
+            Route("/v1beta/models", list_models, methods=["GET"]),
+        ]
+    )

@@ -26,11 +26,16 @@ def test_deployment_route_answers_like_openai_with_content_filters(
     assert request.headers["api-key"] == "azure-key"
 
 
-def test_stream_opens_with_azure_empty_prompt_filter_chunk(azure_client: openai.AzureOpenAI) -> None:
+def test_stream_opens_with_azure_empty_prompt_filter_chunk(
+    azure_client: openai.AzureOpenAI,
+) -> None:
     chunks = list(azure_client.chat.completions.create(model="dep", messages=USER, stream=True))
 
     assert (chunks[0].choices, chunks[0].id, chunks[0].model) == ([], "", "")
-    assert "".join(c.choices[0].delta.content or "" for c in chunks[1:]) == "Fake reply to: Hello there"
+    assert (
+        "".join(c.choices[0].delta.content or "" for c in chunks[1:])
+        == "Fake reply to: Hello there"
+    )
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
@@ -43,24 +48,35 @@ def test_deployment_name_scripts_behaviour(azure_client: openai.AzureOpenAI) -> 
 
 
 def test_missing_api_version_is_resource_not_found(fake_azure: RunningFake) -> None:
-    response = httpx.post(fake_azure.url + "/openai/deployments/dep/chat/completions",
-                          headers={"api-key": "k"}, json={"messages": USER})
+    response = httpx.post(
+        fake_azure.url + "/openai/deployments/dep/chat/completions",
+        headers={"api-key": "k"},
+        json={"messages": USER},
+    )
 
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "404", "message": "Resource not found"}}
 
 
 def test_malformed_api_version_is_not_supported(fake_azure: RunningFake) -> None:
-    response = httpx.post(fake_azure.url + "/openai/deployments/dep/chat/completions?api-version=latest",
-                          headers={"api-key": "k"}, json={"messages": USER})
+    response = httpx.post(
+        fake_azure.url + "/openai/deployments/dep/chat/completions?api-version=latest",
+        headers={"api-key": "k"},
+        json={"messages": USER},
+    )
 
     assert response.status_code == 400
-    assert response.json()["error"] == {"code": "BadRequest", "message": "API version not supported"}
+    assert response.json()["error"] == {
+        "code": "BadRequest",
+        "message": "API version not supported",
+    }
 
 
 def test_missing_key_is_401_in_azure_shape(fake_azure: RunningFake) -> None:
-    response = httpx.post(fake_azure.url + "/openai/deployments/dep/chat/completions?api-version=2024-10-21",
-                          json={"messages": USER})
+    response = httpx.post(
+        fake_azure.url + "/openai/deployments/dep/chat/completions?api-version=2024-10-21",
+        json={"messages": USER},
+    )
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "401"

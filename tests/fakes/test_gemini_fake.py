@@ -19,16 +19,28 @@ def get_weather(city: str) -> str:
     return "22 degrees"
 
 
-def test_generate_content_has_the_real_shape(gemini_client: genai.Client, fake_gemini: RunningFake) -> None:
+def test_generate_content_has_the_real_shape(
+    gemini_client: genai.Client, fake_gemini: RunningFake
+) -> None:
     result = gemini_client.models.generate_content(
-        model="gemini-2.5-flash", contents="Hello there",
-        config=types.GenerateContentConfig(system_instruction="Be brief.", temperature=0.2))
+        model="gemini-2.5-flash",
+        contents="Hello there",
+        config=types.GenerateContentConfig(system_instruction="Be brief.", temperature=0.2),
+    )
 
     assert result.text == "Fake reply to: Hello there"
     candidate = result.candidates[0]
-    assert (candidate.index, candidate.finish_reason, candidate.content.role) == (0, "STOP", "model")
+    assert (candidate.index, candidate.finish_reason, candidate.content.role) == (
+        0,
+        "STOP",
+        "model",
+    )
     usage = result.usage_metadata
-    assert (usage.prompt_token_count, usage.candidates_token_count, usage.total_token_count) == (4, 5, 9)
+    assert (usage.prompt_token_count, usage.candidates_token_count, usage.total_token_count) == (
+        4,
+        5,
+        9,
+    )
     assert result.model_version == "gemini-2.5-flash"
     assert result.response_id
     request = fake_gemini.last
@@ -37,9 +49,14 @@ def test_generate_content_has_the_real_shape(gemini_client: genai.Client, fake_g
     assert request.json["systemInstruction"]["parts"] == [{"text": "Be brief."}]
 
 
-def test_sse_stream_sends_chunks_and_finishes_with_usage(gemini_client: genai.Client,
-                                                         fake_gemini: RunningFake) -> None:
-    chunks = list(gemini_client.models.generate_content_stream(model="gemini-2.5-flash", contents="Hello there"))
+def test_sse_stream_sends_chunks_and_finishes_with_usage(
+    gemini_client: genai.Client, fake_gemini: RunningFake
+) -> None:
+    chunks = list(
+        gemini_client.models.generate_content_stream(
+            model="gemini-2.5-flash", contents="Hello there"
+        )
+    )
 
     assert fake_gemini.last.query == {"alt": "sse"}
     assert [c.text for c in chunks] == ["Fake", " reply", " to:", " Hello", " there"]
@@ -48,29 +65,45 @@ def test_sse_stream_sends_chunks_and_finishes_with_usage(gemini_client: genai.Cl
 
 
 def test_sse_events_are_crlf_separated(fake_gemini: RunningFake) -> None:
-    response = httpx.post(fake_gemini.url + "/v1beta/models/g:streamGenerateContent?alt=sse&key=k",
-                          json={"contents": [{"parts": [{"text": "hi"}]}]})
+    response = httpx.post(
+        fake_gemini.url + "/v1beta/models/g:streamGenerateContent?alt=sse&key=k",
+        json={"contents": [{"parts": [{"text": "hi"}]}]},
+    )
 
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.text.count("\r\n\r\n") == 4 and response.text.startswith("data: {")
 
 
 def test_stream_without_alt_sse_is_one_json_array(fake_gemini: RunningFake) -> None:
-    response = httpx.post(fake_gemini.url + "/v1beta/models/g:streamGenerateContent?key=k",
-                          json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    response = httpx.post(
+        fake_gemini.url + "/v1beta/models/g:streamGenerateContent?key=k",
+        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+    )
 
     chunks = json.loads(response.text)
-    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks) == "Fake reply to: hi"
+    assert (
+        "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks)
+        == "Fake reply to: hi"
+    )
     assert chunks[-1]["usageMetadata"]["totalTokenCount"] == 1 + 4
 
 
-def test_function_call_then_function_response(gemini_client: genai.Client, fake_gemini: RunningFake) -> None:
+def test_function_call_then_function_response(
+    gemini_client: genai.Client, fake_gemini: RunningFake
+) -> None:
     called = gemini_client.models.generate_content(
-        model="gemini-2.5-flash", contents="Paris",
-        config=types.GenerateContentConfig(tools=[get_weather], automatic_function_calling=types.
-                                           AutomaticFunctionCallingConfig(disable=True)))
+        model="gemini-2.5-flash",
+        contents="Paris",
+        config=types.GenerateContentConfig(
+            tools=[get_weather],
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        ),
+    )
     answered = gemini_client.models.generate_content(
-        model="gemini-2.5-flash", contents="Paris", config=types.GenerateContentConfig(tools=[get_weather]))
+        model="gemini-2.5-flash",
+        contents="Paris",
+        config=types.GenerateContentConfig(tools=[get_weather]),
+    )
 
     (call,) = called.function_calls
     assert (call.name, call.args) == ("get_weather", {"city": "Paris"})
@@ -81,8 +114,12 @@ def test_function_call_then_function_response(gemini_client: genai.Client, fake_
 
 def test_thoughts_and_cache_are_reported(gemini_client: genai.Client) -> None:
     result = gemini_client.models.generate_content(
-        model="gemini-cached-reasoning", contents="one two three four",
-        config=types.GenerateContentConfig(thinking_config=types.ThinkingConfig(include_thoughts=True)))
+        model="gemini-cached-reasoning",
+        contents="one two three four",
+        config=types.GenerateContentConfig(
+            thinking_config=types.ThinkingConfig(include_thoughts=True)
+        ),
+    )
 
     parts = result.candidates[0].content.parts
     assert [bool(p.thought) for p in parts] == [True, False]
@@ -94,31 +131,56 @@ def test_thoughts_and_cache_are_reported(gemini_client: genai.Client) -> None:
 def test_json_mode_uses_the_response_schema(gemini_client: genai.Client) -> None:
     schema = {"type": "OBJECT", "properties": {"ok": {"type": "BOOLEAN"}}}
     result = gemini_client.models.generate_content(
-        model="g", contents="x",
-        config=types.GenerateContentConfig(response_mime_type="application/json", response_schema=schema))
+        model="g",
+        contents="x",
+        config=types.GenerateContentConfig(
+            response_mime_type="application/json", response_schema=schema
+        ),
+    )
 
     assert json.loads(result.text) == {"ok": True}
 
 
 def test_unknown_schema_field_is_rejected_like_the_api(fake_gemini: RunningFake) -> None:
-    body = {"contents": [{"parts": [{"text": "hi"}]}], "tools": [{"functionDeclarations": [
-        {"name": "f", "parameters": {"type": "object", "additionalProperties": False}}]}]}
+    body = {
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "tools": [
+            {
+                "functionDeclarations": [
+                    {"name": "f", "parameters": {"type": "object", "additionalProperties": False}}
+                ]
+            }
+        ],
+    }
     response = httpx.post(fake_gemini.url + CALL_URL, json=body, headers={"x-goog-api-key": "k"})
 
     assert response.status_code == 400
     error = response.json()["error"]
     assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
-    assert error["message"] == ('Invalid JSON payload received. Unknown name "additionalProperties" at '
-                                "'tools[0].function_declarations[0].parameters': Cannot find field.")
+    assert error["message"] == (
+        'Invalid JSON payload received. Unknown name "additionalProperties" at '
+        "'tools[0].function_declarations[0].parameters': Cannot find field."
+    )
     assert error["details"][0]["@type"] == "type.googleapis.com/google.rpc.BadRequest"
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"contents": []}, "* GenerateContentRequest.contents: contents is not specified\n"),
-    ({"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}, "Please use a valid role: user, model."),
-    ({"contents": [{"parts": [{"text": 5}]}]}, "Invalid value at 'contents[0].parts[0].text' (TYPE_STRING), 5"),
-])
-def test_invalid_requests_are_400_invalid_argument(fake_gemini: RunningFake, body: dict, message: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"contents": []}, "* GenerateContentRequest.contents: contents is not specified\n"),
+        (
+            {"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]},
+            "Please use a valid role: user, model.",
+        ),
+        (
+            {"contents": [{"parts": [{"text": 5}]}]},
+            "Invalid value at 'contents[0].parts[0].text' (TYPE_STRING), 5",
+        ),
+    ],
+)
+def test_invalid_requests_are_400_invalid_argument(
+    fake_gemini: RunningFake, body: dict, message: str
+) -> None:
     response = httpx.post(fake_gemini.url + CALL_URL + "?key=k", json=body)
 
     assert response.status_code == 400
@@ -131,15 +193,24 @@ def test_key_is_required_and_checked(fake_gemini: RunningFake) -> None:
     invalid = httpx.post(fake_gemini.url + CALL_URL + "?key=invalid", json=body)
 
     assert (missing.status_code, missing.json()["error"]["status"]) == (403, "PERMISSION_DENIED")
-    assert (invalid.status_code, invalid.json()["error"]["details"][0]["reason"]) == (400, "API_KEY_INVALID")
+    assert (invalid.status_code, invalid.json()["error"]["details"][0]["reason"]) == (
+        400,
+        "API_KEY_INVALID",
+    )
 
 
-@pytest.mark.parametrize(("status", "error", "name"), [
-    (404, errors.ClientError, "NOT_FOUND"), (429, errors.ClientError, "RESOURCE_EXHAUSTED"),
-    (500, errors.ServerError, "INTERNAL"), (503, errors.ServerError, "UNAVAILABLE"),
-])
-def test_scripted_status_raises_the_sdk_error(gemini_client: genai.Client, status: int, error: type,
-                                              name: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "error", "name"),
+    [
+        (404, errors.ClientError, "NOT_FOUND"),
+        (429, errors.ClientError, "RESOURCE_EXHAUSTED"),
+        (500, errors.ServerError, "INTERNAL"),
+        (503, errors.ServerError, "UNAVAILABLE"),
+    ],
+)
+def test_scripted_status_raises_the_sdk_error(
+    gemini_client: genai.Client, status: int, error: type, name: str
+) -> None:
     with pytest.raises(error) as caught:
         gemini_client.models.generate_content(model=f"gemini-status-{status}", contents="x")
 
@@ -147,11 +218,14 @@ def test_scripted_status_raises_the_sdk_error(gemini_client: genai.Client, statu
 
 
 def test_rate_limit_carries_retry_info(fake_gemini: RunningFake) -> None:
-    response = httpx.post(fake_gemini.url + "/v1beta/models/g-status-429:generateContent?key=k",
-                          json={"contents": [{"parts": [{"text": "hi"}]}]})
+    response = httpx.post(
+        fake_gemini.url + "/v1beta/models/g-status-429:generateContent?key=k",
+        json={"contents": [{"parts": [{"text": "hi"}]}]},
+    )
 
     assert response.json()["error"]["details"] == [
-        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}
+    ]
 
 
 def test_no_done_stream_never_finishes(gemini_client: genai.Client) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 
 from ..config import Endpoint
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
@@ -119,8 +120,11 @@ class HttpProvider:
     async def _post(self, up: UpstreamRequest) -> aiohttp.ClientResponse:
         try:
             # No redirects: a redirect could carry the provider's key to a host nobody configured.
-            return await self.http.session.post(up.url, data=up.body, headers=up.headers, timeout=self.timeout,
-                                                allow_redirects=False)
+            # The URL is sent exactly as built (a SigV4 signature covers its percent-encoding).
+            return await self.http.session.post(
+                yarl.URL(up.url, encoded=True), data=up.body, headers=up.headers, timeout=self.timeout,
+                allow_redirects=False,
+            )
         except Exception as exc:
             raise self._transport_error(exc) from exc
 

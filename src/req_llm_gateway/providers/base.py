@@ -27,7 +27,7 @@ class Provider(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class UpstreamRequest:
-    url: str
+    url: str  # sent exactly as built: already percent-encoded (a SigV4 signature covers the path)
     headers: Mapping[str, str]
     body: bytes
 

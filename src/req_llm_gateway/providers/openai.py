@@ -17,11 +17,24 @@ from . import _sse
 from ._http import error_from_status, openai_error_fields
 from .base import UpstreamRequest
 
-__all__ = ["OpenAIWire", "WIRE"]
+__all__ = ["FEATURES", "OpenAIWire", "WIRE"]
+
+# The body goes upstream as the client sent it, so support is the upstream's; the gateway itself reads
+# the stream, the finish reasons and usage (docs/providers.md is checked against this; see features.py).
+FEATURES: Mapping[str, str] = {
+    **dict.fromkeys((
+        "system", "tools", "tool_streaming", "tool_choice", "tool_choice_none", "parallel_tool_calls",
+        "disable_parallel_tool_calls", "images_data_url", "images_http_url", "json_object", "json_schema",
+        "stop", "temperature", "top_p", "max_tokens", "reasoning_effort", "seed", "n", "logprobs", "penalties",
+    ), "passthrough"),
+    "text": "yes", "stream": "yes", "usage_cached": "yes", "usage_reasoning": "yes",
+    "usage_cache_write": "yes: read from `cache_write_tokens` or `cache_creation_tokens` when the upstream reports them",
+}
 
 
 class OpenAIWire:
     path = "/chat/completions"
+    features: Mapping[str, str] = FEATURES
 
     def headers(self, ep: Endpoint) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
