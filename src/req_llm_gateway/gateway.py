@@ -1,0 +1,196 @@
+"""The use case: resolve the provider -> call it -> price -> record usage -> emit telemetry. No ASGI here.
+
+Events (see docs/telemetry.md):
+    ("req_llm_gateway", "request", "start")      {system_time, monotonic_time}; {provider, model, request_id, stream}
+    ("req_llm_gateway", "request", "stop")       {duration, prompt_tokens, completion_tokens, total_tokens,
+                                                  cost_usd, cached_tokens, reasoning_tokens, upstream_duration,
+                                                  [time_to_first_token]}; start metadata + {finish_reasons}
+    ("req_llm_gateway", "request", "exception")  {duration, upstream_duration}; start metadata + {kind, reason, stacktrace}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import traceback
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from . import telemetry
+from .config import Settings
+from .errors import GatewayError, NotFound, ProviderNotConfigured
+from .pricing import Pricing
+from .providers.base import Provider
+from .types import ChatChunk, ChatRequest, ChatResponse, Usage
+from .usage.store import UsageRecord, UsageStore
+
+__all__ = ["Completion", "Gateway", "START", "STOP", "EXCEPTION"]
+
+START = ("req_llm_gateway", "request", "start")
+STOP = ("req_llm_gateway", "request", "stop")
+EXCEPTION = ("req_llm_gateway", "request", "exception")
+
+_UTC = dt.timezone.utc
+
+
+@dataclass(slots=True)
+class Completion:
+    response: ChatResponse
+    cost_usd: Decimal | None
+    latency_ms: float
+    extension: dict[str, Any] | None  # the `x_req_llm` block, if extensions are on
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        providers: Mapping[str, Provider],
+        pricing: Pricing,
+        usage: UsageStore,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.providers = providers
+        self.pricing = pricing
+        self.usage = usage
+        self.wall_clock = wall_clock
+        self._aliases = dict(settings.aliases)
+
+    def resolve(self, req: ChatRequest) -> Provider:
+        """The provider for `req`, or `NotFound` / `ProviderNotConfigured` saying what to do."""
+        name = self._aliases.get(req.provider, req.provider)
+        provider = self.providers.get(name)
+        if provider is None:
+            known = ", ".join(sorted(self.providers))
+            raise NotFound(f"Unknown provider '{req.provider}'. Known providers: {known}.", param="model")
+        ep = provider.endpoint
+        if not ep.configured:
+            var = ep.key_env[0] if ep.key_env else f"{name.upper()}_API_KEY"
+            raise ProviderNotConfigured(
+                f"The '{name}' provider has no API key configured: set {var} on the gateway.", param="model"
+            )
+        return provider
+
+    def _meta(self, provider: str, req: ChatRequest, request_id: str) -> dict[str, Any]:
+        return {"provider": provider, "model": req.model, "request_id": request_id, "stream": req.stream}
+
+    def _extension(self, provider: str, latency_ms: float, cost: Decimal | None) -> dict[str, Any] | None:
+        if not self.settings.include_extensions:
+            return None
+        return {"provider": provider, "latency_ms": round(latency_ms, 3),
+                "cost_usd": float(cost) if cost is not None else None}
+
+    def _record(self, provider: str, model: str, ok: bool, usage: Usage | None, cost: Decimal | None,
+                duration_ns: int, key_name: str) -> None:
+        date = dt.datetime.fromtimestamp(self.wall_clock(), _UTC).date()
+        self.usage.record(UsageRecord(date, provider, model, ok, usage, cost, duration_ns / 1e6, key_name))
+
+    def _stop(self, meta: dict[str, Any], duration: int, usage: Usage | None, cost: Decimal | None,
+              upstream_ns: int, finish_reasons: list[str], extra: dict[str, Any] | None = None) -> None:
+        u = usage or Usage()
+        measurements = {
+            "duration": duration, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+            "total_tokens": u.total_tokens, "cost_usd": cost, "cached_tokens": u.cached_tokens,
+            "cache_write_tokens": u.cache_write_tokens, "reasoning_tokens": u.reasoning_tokens,
+            "upstream_duration": upstream_ns,
+        }
+        if extra:
+            measurements.update(extra)
+        meta["finish_reasons"] = finish_reasons
+        telemetry.execute(STOP, measurements, meta)
+
+    def _exception(self, meta: dict[str, Any], duration: int, upstream_ns: int, exc: BaseException) -> None:
+        kind = "error" if isinstance(exc, Exception) else "exit"
+        telemetry.execute(
+            EXCEPTION,
+            {"duration": duration, "upstream_duration": upstream_ns},
+            {**meta, "kind": kind, "reason": exc, "stacktrace": traceback.extract_tb(exc.__traceback__)},
+        )
+
+    async def complete(self, req: ChatRequest, request_id: str, key_name: str = "") -> Completion:
+        """Answer a non-stream request: one start, then one stop or exception event."""
+        provider, meta, start = self._begin(req, request_id)
+        try:
+            response = await provider.complete(req)
+        except BaseException as exc:
+            duration = time.monotonic_ns() - start
+            self._exception(meta, duration, duration, exc)
+            self._record(provider.id, req.model, False, None, None, duration, key_name)
+            raise
+        duration = time.monotonic_ns() - start
+        cost = self.pricing.cost(provider.id, req.model, response.usage)
+        latency_ms = duration / 1e6
+        self._record(provider.id, req.model, True, response.usage, cost, duration, key_name)
+        self._stop(meta, time.monotonic_ns() - start, response.usage, cost, duration, response.finish_reasons)
+        return Completion(response, cost, latency_ms, self._extension(provider.id, latency_ms, cost))
+
+    def _begin(self, req: ChatRequest, request_id: str) -> tuple[Provider, dict[str, Any], int]:
+        start = time.monotonic_ns()
+        name = self._aliases.get(req.provider, req.provider)
+        meta = self._meta(name, req, request_id)
+        telemetry.execute(START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
+        try:
+            provider = self.resolve(req)
+        except GatewayError as exc:
+            self._exception(meta, time.monotonic_ns() - start, 0, exc)
+            raise
+        return provider, meta, start
+
+    async def stream(self, req: ChatRequest, request_id: str, key_name: str = "") -> AsyncIterator[ChatChunk]:
+        """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
+        (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way."""
+        provider, meta, start = self._begin(req, request_id)
+        usage: Usage | None = None
+        cost: Decimal | None = None
+        finish: list[str] = []
+        ttft = 0
+        upstream_ns = 0
+        chunks = provider.stream(req)
+        try:
+            try:
+                while True:
+                    t0 = time.monotonic_ns()
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    t1 = time.monotonic_ns()
+                    upstream_ns += t1 - t0
+                    if not ttft:
+                        ttft = t1 - start
+                    if chunk.finish_reason:
+                        finish.append(chunk.finish_reason)
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                        cost = self.pricing.cost(provider.id, req.model, usage)
+                        if not self._shape_usage_chunk(chunk, req, provider.id, (t1 - start) / 1e6, cost):
+                            continue
+                    yield chunk
+            finally:
+                await chunks.aclose()
+        except BaseException as exc:
+            duration = time.monotonic_ns() - start
+            self._exception(meta, duration, upstream_ns, exc)
+            self._record(provider.id, req.model, False, usage, cost, duration, key_name)
+            raise
+        duration = time.monotonic_ns() - start
+        self._record(provider.id, req.model, True, usage, cost, duration, key_name)
+        self._stop(meta, duration, usage, cost, upstream_ns, finish, {"time_to_first_token": ttft})
+
+    def _shape_usage_chunk(self, chunk: ChatChunk, req: ChatRequest, provider: str, latency_ms: float,
+                           cost: Decimal | None) -> bool:
+        """Make the usage chunk what the client asked for; False means drop it."""
+        if not req.include_usage:
+            obj = chunk.as_obj()
+            if not obj.get("choices"):
+                return False
+            obj.pop("usage", None)
+            return True
+        ext = self._extension(provider, latency_ms, cost)
+        if ext is not None:
+            chunk.as_obj()["x_req_llm"] = ext
+        return True

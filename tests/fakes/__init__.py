@@ -1,0 +1,1 @@
+"""Fake provider upstreams speaking the real wire formats, served on loopback."""
