@@ -19,11 +19,11 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, body_file: Path, concurrency: int, duration_s: float, cpus: str) -> dict[str, float]:
+def run_wrk(url: str, body_file: Path, concurrency: int, duration_s: float, cpus: str, key: str) -> dict[str, float]:
     """One wrk run (one thread: the load core is one core); returns the BENCH_JSON figures."""
     cmd = (["taskset", "-c", cpus] if cpus else []) + [
         "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration_s))}s", "--timeout", "30s",
-        "-s", str(BENCH_DIR / "post.lua"), url + "/v1/chat/completions", "--", str(body_file),
+        "-s", str(BENCH_DIR / "post.lua"), url + "/v1/chat/completions", "--", str(body_file), key,
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60)
     for line in out.stdout.splitlines():
@@ -45,13 +45,14 @@ class StreamStats:
     first_error: str = ""
 
 
-async def _one_stream(session: aiohttp.ClientSession, url: str, body: bytes, chunks: int) -> tuple[float, float, bool]:
+async def _one_stream(session: aiohttp.ClientSession, url: str, body: bytes, chunks: int,
+                      key: str) -> tuple[float, float, bool]:
     t0 = time.perf_counter()
     ttft = -1.0
     content = 0
     usage = done = False
     async with session.post(url, data=body, headers={"Content-Type": "application/json",
-                                                     "Authorization": "Bearer bench"}) as r:
+                                                     "Authorization": f"Bearer {key}"}) as r:
         if r.status != 200:
             raise RuntimeError(f"HTTP {r.status}: {(await r.read())[:200]!r}")
         async for line in r.content:
@@ -73,7 +74,8 @@ async def _one_stream(session: aiohttp.ClientSession, url: str, body: bytes, chu
     return ttft * 1000, total * 1000, done and usage and content >= chunks
 
 
-async def run_streams(url: str, body: bytes, concurrency: int, duration_s: float, chunks: int) -> StreamStats:
+async def run_streams(url: str, body: bytes, concurrency: int, duration_s: float, chunks: int,
+                      key: str) -> StreamStats:
     """`concurrency` workers each open stream after stream until the deadline."""
     stats = StreamStats(0, 0, 0, [], [], 0.0)
     deadline = time.perf_counter() + duration_s
@@ -82,10 +84,10 @@ async def run_streams(url: str, body: bytes, concurrency: int, duration_s: float
     async def worker(session: aiohttp.ClientSession) -> None:
         while time.perf_counter() < deadline:
             try:
-                ttft, total, complete = await _one_stream(session, target, body, chunks)
+                ttft, total, complete = await _one_stream(session, target, body, chunks, key)
             except Exception as exc:  # noqa: BLE001 - any failure counts as an error of the target
                 stats.errors += 1
-                stats.first_error = stats.first_error or repr(exc)[:200]
+                stats.first_error = stats.first_error or repr(exc)[:1000]
                 await asyncio.sleep(0.01)
                 continue
             stats.completed += 1
@@ -101,14 +103,14 @@ async def run_streams(url: str, body: bytes, concurrency: int, duration_s: float
     return stats
 
 
-def stream_cell(url: str, body: bytes, concurrency: int, duration_s: float, chunks: int) -> StreamStats:
+def stream_cell(url: str, body: bytes, concurrency: int, duration_s: float, chunks: int, key: str) -> StreamStats:
     try:
         import uvloop
 
         runner = uvloop.run
     except (ImportError, AttributeError):
         runner = asyncio.run
-    return runner(run_streams(url, body, concurrency, duration_s, chunks))
+    return runner(run_streams(url, body, concurrency, duration_s, chunks, key))
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -64,6 +64,12 @@ def mock_config(mock_url: str, **params: float) -> dict[str, Any]:
         return json.loads(r.read())
 
 
+def mock_served(mock_url: str) -> int:
+    with urllib.request.urlopen(f"{mock_url}/_bench/stats", timeout=5) as r:
+        served = json.loads(r.read())["served"]
+    return int(served["json"] + served["stream"])
+
+
 def settle(pid: int, max_s: float = 8.0) -> None:
     """Wait until the target stops burning CPU (requests queued by a cut-off run still finishing)."""
     end = time.perf_counter() + max_s
@@ -128,7 +134,9 @@ class Bench:
                 self.running[name] = tg.Running(name, self.mock.url, self.mock.pid, spec.model, self.a.load_cpus,
                                                 self.mock.startup_s)
             else:
-                cpus = {"target": self.a.target_cpus, "multi": self.a.multi_cpus, "load": self.a.load_cpus}[spec.cpus_role]
+                every = f"0-{os.cpu_count() - 1}"  # explicit: children would inherit this process's pinning
+                roles = {"target": self.a.target_cpus, "multi": self.a.multi_cpus or every, "load": self.a.load_cpus}
+                cpus = roles[spec.cpus_role]
                 try:
                     self.running[name] = tg.start(spec, cpus, self.mock.url + "/v1", self.tmp)
                 except RuntimeError as exc:
@@ -141,11 +149,19 @@ class Bench:
 
     def warm_up(self) -> None:
         for name, r in self.running.items():
-            loadgen.run_wrk(r.url, self.body_file(r.model, False), 16, self.mode["warmup"], self.a.load_cpus)
-            loadgen.stream_cell(r.url, tg.chat_body(r.model, True), 4, min(1.0, self.mode["warmup"]), self.a.chunks)
+            warm = self.mode["warmup"]
+            loadgen.run_wrk(r.url, self.body_file(r.model, False), 16, warm, self.a.load_cpus, tg.BENCH_KEY)
+            loadgen.stream_cell(r.url, tg.chat_body(r.model, True), 4, min(1.0, warm), self.a.chunks, tg.BENCH_KEY)
             settle(r.pid)
             self.note_rss(name)
-        self.log("warm-up done")
+        time.sleep(0.5)
+        idle0 = {n: procstat.cpu_seconds(procstat.tree(r.pid)) for n, r in self.running.items()}
+        time.sleep(2.0)
+        for n, r in self.running.items():
+            idle = (procstat.cpu_seconds(procstat.tree(r.pid)) - idle0[n]) / 2.0
+            self.results["targets"][n]["idle_cpu_pct"] = round(100 * idle, 1)
+        self.log("warm-up done; idle CPU % " + ", ".join(
+            f"{n}={self.results['targets'][n]['idle_cpu_pct']}" for n in self.running))
 
     def note_rss(self, name: str) -> None:
         snap = procstat.snapshot(self.running[name].pid)
@@ -160,12 +176,13 @@ class Bench:
         r = self.running[name]
         assert self.mock is not None
         before, busy0 = procstat.snapshot(r.pid), procstat.core_busy()
-        mock0 = procstat.cpu_seconds([self.mock.pid])
-        w = loadgen.run_wrk(r.url, self.body_file(r.model, False), conc, self.cell_s, self.a.load_cpus)
+        mock0, served0 = procstat.cpu_seconds([self.mock.pid]), mock_served(self.mock.url)
+        w = loadgen.run_wrk(r.url, self.body_file(r.model, False), conc, self.cell_s, self.a.load_cpus, tg.BENCH_KEY)
         after, busy1 = procstat.snapshot(r.pid), procstat.core_busy()
         mock1 = procstat.cpu_seconds([self.mock.pid])
         settle(r.pid)
         self.note_rss(name)
+        upstream = mock_served(self.mock.url) - served0
         n = int(w["requests"])
         errors = int(w["err_connect"] + w["err_read"] + w["err_write"] + w["err_status"] + w["err_timeout"])
         cpu = after.cpu_s - before.cpu_s
@@ -176,16 +193,19 @@ class Bench:
             "p99_ms": w["p99_us"] / 1000, "mean_ms": w["mean_us"] / 1000, "cpu_s": round(cpu, 3),
             "cpu_ms_per_req": 1000 * cpu / n if n else None,
             "mock_cpu_ms_per_req": 1000 * (mock1 - mock0) / n if n else None,
+            "upstream_requests": upstream,
             "core_busy": {str(k): v for k, v in busy.items()},
         }
         self.results["cells"].append(row)
         self.log(f"{name:18} lat={latency:g}ms c={conc:<3} {row['rps']:9.0f} req/s  p50={row['p50_ms']:.2f}ms "
                  f"p99={row['p99_ms']:.2f}ms  cpu={_ms(row['cpu_ms_per_req'])}ms/req  err={errors}")
+        if upstream < n:
+            self.log(f"WARNING {name}: {n} answers but only {upstream} upstream calls (a cache on the path?)")
 
     def stream_cell(self, name: str, latency: float, conc: int) -> None:
         r = self.running[name]
         before = procstat.snapshot(r.pid)
-        st = loadgen.stream_cell(r.url, tg.chat_body(r.model, True), conc, self.stream_s, self.a.chunks)
+        st = loadgen.stream_cell(r.url, tg.chat_body(r.model, True), conc, self.stream_s, self.a.chunks, tg.BENCH_KEY)
         after = procstat.snapshot(r.pid)
         settle(r.pid)
         self.note_rss(name)
@@ -201,6 +221,8 @@ class Bench:
         self.results["streams"].append(row)
         self.log(f"{name:18} stream c={conc:<3} {row['streams_per_s']:7.1f}/s ttft={row['ttft_p50_ms']:.2f}ms "
                  f"cpu={_ms(row['cpu_ms_per_stream'])}ms/stream err={st.errors} incomplete={st.incomplete}")
+        if st.first_error:
+            self.log(f"  first stream error of {name}: {st.first_error}")
 
     def run_cells(self) -> None:
         assert self.mock is not None

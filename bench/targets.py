@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +21,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 LITELLM_VENV = BENCH_DIR / ".venv-litellm"
 LITELLM_VERSION = "1.108.7"
+# One bearer key per run for every target: LiteLLM 1.108 refuses to start without a strong master key.
+BENCH_KEY = "sk-bench-" + secrets.token_hex(24)
 
 
 def free_port() -> int:
@@ -145,7 +148,7 @@ litellm_settings:
     argv = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(cfg), "--host", "127.0.0.1",
             "--port", str(port), "--num_workers", "1"]
     env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False", "NO_PROXY": "*",
-           "DISABLE_SCHEMA_UPDATE": "True"}
+           "DISABLE_SCHEMA_UPDATE": "True", "LITELLM_MASTER_KEY": BENCH_KEY}
     return argv, env
 
 
@@ -173,6 +176,8 @@ def _gateway(workers: int, python: str, extra: dict[str, str]) -> Callable[[int,
             "OPENAI_BASE_URL": upstream,
             "REQ_LLM_GATEWAY_USAGE_STORE": "memory://",
             "REQ_LLM_GATEWAY_RATE_LIMIT": "1000000/minute",
+            "REQ_LLM_GATEWAY_API_KEY": BENCH_KEY,
+            "REQ_LLM_GATEWAY_ERROR_VERBOSITY": "detailed",  # only error bodies change: a failure shows its cause
             "PYTHONPATH": _pythonpath(),
             **extra,
         }
@@ -202,7 +207,7 @@ def all_specs(python: str, gateway_env: dict[str, str]) -> list[Spec]:
 
 def probe(url: str, body: bytes, timeout: float = 2.0) -> bool:
     req = urllib.request.Request(url + "/v1/chat/completions", data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "Authorization": "Bearer bench"})
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status == 200 and b"choices" in r.read()
