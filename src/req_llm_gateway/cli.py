@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,10 @@ def serve(args: argparse.Namespace) -> int:
         print(f"req-llm-gateway: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # uvicorn re-raises the signal that stopped it once shutdown is done; a graceful stop is a success,
+    # so the handlers it restores before re-raising are no-ops and the process exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     uvicorn.run(
         "req_llm_gateway.app:create_app",
         factory=True,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -140,7 +140,7 @@ class Gateway:
             raise
         return provider, meta, start
 
-    async def stream(self, req: ChatRequest, request_id: str, key_name: str = "") -> AsyncIterator[ChatChunk]:
+    async def stream(self, req: ChatRequest, request_id: str, key_name: str = "") -> AsyncGenerator[ChatChunk, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
         (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way."""
         provider, meta, start = self._begin(req, request_id)

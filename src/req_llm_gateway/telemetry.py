@@ -108,14 +108,14 @@ def detach(handler_id: Any) -> None:
 
 def execute(event_name: Sequence[str], measurements: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> None:
     """Run every handler attached to `event_name`, in the caller."""
-    handlers = _by_event.get(event_name if type(event_name) is tuple else tuple(event_name))  # type: ignore[arg-type]
+    handlers = _by_event.get(event_name if type(event_name) is tuple else tuple(event_name))
     if not handlers:
         return
     meas = measurements if type(measurements) is dict else dict(measurements)
     meta = metadata if type(metadata) is dict else dict(metadata or {})
     for h in handlers:
         try:
-            h.function(h.event_name, meas, meta, h.config)  # type: ignore[arg-type]
+            h.function(h.event_name, meas, meta, h.config)
         except Exception as exc:  # a handler must never break the code that emits
             _on_failure(h, exc)
 

@@ -124,8 +124,8 @@ class ChatCompletions:
         except Exception:
             state["done"] = True
             _log.exception("unexpected error in stream %s", rid)
-            err = GatewayError("The gateway failed unexpectedly; see its logs.")
-            await send({"type": "http.response.body", "body": sse_error(err, self.detailed, self.redact)})
+            failure = GatewayError("The gateway failed unexpectedly; see its logs.")
+            await send({"type": "http.response.body", "body": sse_error(failure, self.detailed, self.redact)})
         finally:
             state["done"] = True
             watcher.cancel()

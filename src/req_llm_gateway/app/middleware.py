@@ -18,7 +18,7 @@ def request_id_of(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             if _SAFE_ID.fullmatch(value):
-                return value.decode()
+                return str(value.decode())
             break
     return uuid.uuid4().hex
 

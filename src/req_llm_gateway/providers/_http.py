@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -156,7 +156,7 @@ class HttpProvider:
                 upstream_status=resp.status, upstream_body=body[:4096].decode("utf-8", "replace"),
             ) from exc
 
-    async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, req: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         up = self.wire.build(req, self.endpoint)
         resp = await self._post(up)
         try:

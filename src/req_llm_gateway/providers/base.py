@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +22,7 @@ class Provider(Protocol):
 
     async def complete(self, req: ChatRequest) -> ChatResponse: ...
 
-    def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]: ...
+    def stream(self, req: ChatRequest) -> AsyncGenerator[ChatChunk, None]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -118,7 +118,7 @@ class DemoProvider:
         }
         return ChatResponse(body=body, usage=usage)
 
-    async def stream(self, req: ChatRequest) -> AsyncIterator[ChatChunk]:
+    async def stream(self, req: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         text, calls = self._reply(req)
         delay = self._delay(req)
         cid = "chatcmpl-demo-" + hashlib.sha256(repr(req.messages).encode()).hexdigest()[:20]
