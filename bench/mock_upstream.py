@@ -172,10 +172,21 @@ class MockProtocol(asyncio.Protocol):
         if interval <= 0:
             self.later(self.s.latency_ms, b"".join(parts), close)
             return
-        first = self.s.latency_ms / 1000
-        for n, part in enumerate(parts):
-            last = n == len(parts) - 1
-            self.loop.call_later(first + n * interval, self.write, part, close and last)
+        # Chained, never all scheduled at once: uvloop runs call_soon callbacks after due timers, so
+        # pre-scheduled parts could leave out of order on a busy loop. Deadlines stay absolute (no drift).
+        start = self.loop.time() + self.s.latency_ms / 1000
+        if self.s.latency_ms > 0:
+            self.loop.call_at(start, self.stream_step, parts, 0, start, interval, close)
+        else:
+            self.stream_step(parts, 0, start, interval, close)
+
+    def stream_step(self, parts: list[bytes], n: int, start: float, interval: float, close: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        last = n == len(parts) - 1
+        self.write(parts[n], close and last)
+        if not last:
+            self.loop.call_at(start + (n + 1) * interval, self.stream_step, parts, n + 1, start, interval, close)
 
     def write(self, data: bytes, close: bool = False) -> None:
         t = self.transport
