@@ -92,7 +92,8 @@ async def run_streams(url: str, body: bytes, concurrency: int, duration_s: float
                 continue
             stats.completed += 1
             stats.incomplete += 0 if complete else 1
-            stats.ttft_ms.append(ttft)
+            if ttft >= 0:  # a stream without any content delta has no time to first token
+                stats.ttft_ms.append(ttft)
             stats.total_ms.append(total)
 
     t0 = time.perf_counter()

@@ -9,7 +9,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -247,7 +246,3 @@ def _tail(log: Path, n: int = 600) -> str:
     except FileNotFoundError:
         return ""
     return " | ".join(text[-n:].strip().splitlines()[-6:])
-
-
-def python_default() -> str:
-    return sys.executable
