@@ -19,4 +19,5 @@ run: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/system-deps.sh
+	PYTHON=$(PY) bash deploy/check.sh --install-only
 	$(PY) -m pytest $(PYTEST_ARGS)
