@@ -44,7 +44,7 @@ def test_every_python_block_in_the_telemetry_docs_runs(handlers_restored: None, 
     out = capsys.readouterr().out
     expected = [
         "start demo demo",
-        "28 0.0000340",
+        "28 0.000034",
         "502 error UpstreamError('The demo provider failed on purpose (demo:error).')",
         "('req_llm_gateway', 'request', 'stop') echo 11 {'team': 'search'}",
         "broken-handler a bug in my handler",
@@ -52,7 +52,7 @@ def test_every_python_block_in_the_telemetry_docs_runs(handlers_restored: None, 
         '"message": "LLM request failed: demo:error reason=UpstreamError(status=502, code=upstream_error, '
         'upstream_status=500)"',
         "llm.request.exception:1|c|#provider:demo,model:error,kind:upstream_error",
-        "{'requests': 2, 'total_cost': Decimal('0.0000680'), 'total_tokens': 56}",
+        "{'requests': 2, 'total_cost': Decimal('0.000068'), 'total_tokens': 56}",
         "chat demo 0af7651916cd43dd8448eb211c80319c",
         "gen_ai.usage.input_tokens 8",
         "['gen_ai.client.operation.duration', 'gen_ai.client.token.usage']",

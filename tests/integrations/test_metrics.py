@@ -28,7 +28,7 @@ def test_stats_count_successful_requests_with_exact_decimal_cost_and_tokens() ->
         metrics.stop()
     stats = metrics.get_stats()
     assert stats == {"requests": 2, "total_cost": 2 * HI_COST, "total_tokens": 2 * (HI_PROMPT + HI_COMPLETION)}
-    assert isinstance(stats["total_cost"], Decimal) and str(stats["total_cost"]) == "0.0000680"
+    assert isinstance(stats["total_cost"], Decimal) and stats["total_cost"] == Decimal("0.000068")
 
 
 def test_stats_stay_exact_under_concurrent_requests() -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+from tests.conftest import serve_gateway
+
 from tests.fakes.fixtures import (  # noqa: F401  (pytest finds fixtures by name)
     _anthropic_server,
     _azure_server,
@@ -14,3 +19,13 @@ from tests.fakes.fixtures import (  # noqa: F401  (pytest finds fixtures by name
     fake_gemini,
     fake_openai,
 )
+
+
+# Translation tests check what one upstream answer becomes; retries and the circuit breaker (tested in
+# tests/resilience) would repeat or pause the scripted failures, so they are off here.
+NO_RESILIENCE = {"REQ_LLM_GATEWAY_MAX_RETRIES": "0", "REQ_LLM_GATEWAY_CIRCUIT_FAILURES": "0"}
+
+
+def serve_translating_gateway(env: Mapping[str, str] | None = None, **overrides: Any) -> Any:
+    """`serve_gateway` with retries and the circuit breaker off."""
+    return serve_gateway({**NO_RESILIENCE, **(env or {})}, **overrides)

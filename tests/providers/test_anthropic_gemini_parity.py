@@ -11,7 +11,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.conftest import serve_gateway
+from tests.providers.conftest import serve_translating_gateway as serve_gateway
 from tests.fakes.fixtures import (  # noqa: F401
     RunningFake, _anthropic_server, _gemini_server, _openai_server, fake_anthropic, fake_gemini, fake_openai,
 )

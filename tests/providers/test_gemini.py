@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import serve_gateway
+from tests.providers.conftest import serve_translating_gateway as serve_gateway
 from tests.fakes.conversation import IMAGE_TOKENS, REASONING_SIGNATURE, REASONING_TEXT, REASONING_TOKENS
 from tests.fakes.fixtures import RunningFake, _gemini_server, fake_gemini  # noqa: F401
 from tests.fakes.server import LoopbackServer
