@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup
+.PHONY: run test bench bench-full setup
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,4 +20,13 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/system-deps.sh chromium redis-server postgresql
 	PYTHON=$(PY) bash deploy/check.sh --install-only
+	# CPU guard: fails only past a generous ceiling of gateway CPU per request (never wall-clock time).
+	$(PY) bench/guard.py --max-cpu-ms 1.5 --max-stream-cpu-ms 5
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Side by side with nginx and LiteLLM (installed by the script): about 3 minutes; bench-full about 10.
+bench: $(STAMP)
+	bash bench/run.sh
+
+bench-full: $(STAMP)
+	bash bench/run.sh --full

@@ -173,8 +173,10 @@ def _gateway(workers: int, python: str, extra: dict[str, str]) -> Callable[[int,
         env = {
             "OPENAI_API_KEY": "bench",
             "OPENAI_BASE_URL": upstream,
-            "REQ_LLM_GATEWAY_USAGE_STORE": "memory://",
+            # Everything on: usage in SQLite, rate limiting, Prometheus (always attached), request logging.
+            "REQ_LLM_GATEWAY_USAGE_STORE": f"sqlite:///{tmp}/usage-{port}.db",
             "REQ_LLM_GATEWAY_RATE_LIMIT": "1000000/minute",
+            "REQ_LLM_GATEWAY_LOG_REQUESTS": "true",
             "REQ_LLM_GATEWAY_API_KEY": BENCH_KEY,
             "REQ_LLM_GATEWAY_ERROR_VERBOSITY": "detailed",  # only error bodies change: a failure shows its cause
             "PYTHONPATH": _pythonpath(),

@@ -72,6 +72,18 @@ class SqliteBackend:
         self._lock = threading.Lock()  # one connection, used by one thread at a time
 
     def _connect(self) -> sqlite3.Connection:
+        # Switching a new file to WAL can fail at once with "database is locked" when another process
+        # opens it at the same moment (SQLite's busy handler does not cover that lock): try again.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _open(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
