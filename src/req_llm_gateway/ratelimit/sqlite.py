@@ -22,6 +22,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS rl_hits (key TEXT NOT NULL, at REAL NOT NULL, expires REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS rl_hits_key_at ON rl_hits (key, at)",
     "CREATE INDEX IF NOT EXISTS rl_hits_expires ON rl_hits (expires)",
+    # How many entries of rl_hits each key has: counting them per request would cost O(limit).
+    "CREATE TABLE IF NOT EXISTS rl_counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL)",
     ("CREATE TABLE IF NOT EXISTS rl_tokens (key TEXT NOT NULL, win INTEGER NOT NULL, spent INTEGER NOT NULL,"
      " expires REAL NOT NULL, PRIMARY KEY (key, win))"),
 )
@@ -88,13 +90,20 @@ class SqliteLimiter:
             if sweep:
                 conn.execute("DELETE FROM rl_hits WHERE expires <= ?", (now,))
                 conn.execute("DELETE FROM rl_tokens WHERE expires <= ?", (now,))
-            conn.execute("DELETE FROM rl_hits WHERE key = ? AND at <= ?", (key, now - limit.period))
-            count, oldest = conn.execute("SELECT COUNT(*), MIN(at) FROM rl_hits WHERE key = ?", (key,)).fetchone()
+                conn.execute("UPDATE rl_counts SET n = (SELECT COUNT(*) FROM rl_hits WHERE rl_hits.key = rl_counts.key)")
+                conn.execute("DELETE FROM rl_counts WHERE n = 0")
+            gone = conn.execute("DELETE FROM rl_hits WHERE key = ? AND at <= ?", (key, now - limit.period)).rowcount
+            row = conn.execute("SELECT n FROM rl_counts WHERE key = ?", (key,)).fetchone()
+            count = (row[0] if row else 0) - gone
             allowed = count < limit.amount
+            (oldest,) = conn.execute("SELECT MIN(at) FROM rl_hits WHERE key = ?", (key,)).fetchone()
             if allowed:
                 conn.execute("INSERT INTO rl_hits (key, at, expires) VALUES (?, ?, ?)", (key, now, now + limit.period))
                 count += 1
                 oldest = now if oldest is None else oldest
+            if allowed or gone:
+                conn.execute("INSERT INTO rl_counts (key, n) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET n = excluded.n",
+                             (key, count))
             reset = oldest + limit.period - now if oldest is not None else 0.0
             return Decision(allowed, limit.amount, limit.amount - count, reset)
 
