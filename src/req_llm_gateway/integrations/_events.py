@@ -10,8 +10,8 @@ from typing import Any
 
 from .. import telemetry
 
-__all__ = ["EXCEPTION", "START", "STOP", "UPSTREAM_EXCEPTION", "UPSTREAM_STOP", "attach_weak", "error_kind",
-           "format_cost"]
+__all__ = ["EXCEPTION", "START", "STOP", "UPSTREAM_EXCEPTION", "UPSTREAM_STOP", "Attachable", "attach_weak",
+           "error_kind", "format_cost"]
 
 START = ("req_llm_gateway", "request", "start")
 STOP = ("req_llm_gateway", "request", "stop")
@@ -65,3 +65,25 @@ def attach_weak(handler_id: Any, events: Sequence[Sequence[str]], owner: object,
         fn(event, measurements, metadata, config)
 
     telemetry.attach_many(handler_id, events, handler)
+
+
+class Attachable:
+    """An integration whose `handle(event, measurements, metadata, config)` is attached to events."""
+
+    handler_id: Any = None
+    default_handler_id = "req_llm_gateway.integration"
+
+    def _attach(self, handler_id: Any, events: Sequence[Sequence[str]], weak: bool) -> None:
+        """`weak=True` lets this object be garbage collected while attached (the handler then detaches
+        itself); `create_app` uses it."""
+        self.handler_id = handler_id if handler_id is not None else (self.default_handler_id, id(self))
+        if weak:
+            attach_weak(self.handler_id, events, self, "handle")
+        else:
+            telemetry.attach_many(self.handler_id, events, self.handle)  # type: ignore[attr-defined]
+
+    def detach(self) -> None:
+        if self.handler_id is not None:
+            with contextlib.suppress(telemetry.HandlerNotFoundError):
+                telemetry.detach(self.handler_id)
+            self.handler_id = None

@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .. import telemetry
-from ._events import EXCEPTION, START, STOP, attach_weak
+from ._events import Attachable, EXCEPTION, START, STOP
 
 __all__ = ["DURATION_BUCKETS", "OpenTelemetry", "TOKEN_BUCKETS", "from_env", "provider_name", "setup"]
 
@@ -47,13 +47,15 @@ def _error_type(metadata: dict[str, Any]) -> str:
     return code if isinstance(code, str) else type(reason).__qualname__
 
 
-class OpenTelemetry:
+class OpenTelemetry(Attachable):
     """Spans and metrics through the given providers (default: the global ones).
 
         otel = OpenTelemetry(tracer_provider, meter_provider).attach()
         ...
         otel.close()      # detach; also shuts down providers it owns (see `from_env`)
     """
+
+    default_handler_id = "req_llm_gateway.opentelemetry"
 
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None, *, owns_providers: bool = False) -> None:
         from .. import __version__
@@ -72,23 +74,10 @@ class OpenTelemetry:
         # request_id -> open (span, context token)s; a list because a client may reuse an id.
         self._open: dict[str, list[tuple[Any, Any]]] = {}
         self._attrs: dict[tuple[str, str], tuple[dict[str, str], dict[str, str], dict[str, str]]] = {}
-        self.handler_id: Any = None
 
     def attach(self, handler_id: Any = None, *, weak: bool = False) -> OpenTelemetry:
-        self.handler_id = handler_id if handler_id is not None else ("req_llm_gateway.opentelemetry", id(self))
-        if weak:
-            attach_weak(self.handler_id, [START, STOP, EXCEPTION], self, "handle")
-        else:
-            telemetry.attach_many(self.handler_id, [START, STOP, EXCEPTION], self.handle)
+        self._attach(handler_id, [START, STOP, EXCEPTION], weak)
         return self
-
-    def detach(self) -> None:
-        if self.handler_id is not None:
-            try:
-                telemetry.detach(self.handler_id)
-            except telemetry.HandlerNotFoundError:
-                pass
-            self.handler_id = None
 
     def close(self) -> None:
         """Detach; flush and shut down the providers if this object created them."""

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, valu
 from prometheus_client.exposition import choose_encoder
 
 from .. import telemetry
-from ._events import EXCEPTION, START, STOP, UPSTREAM_EXCEPTION, UPSTREAM_STOP, attach_weak, error_kind
+from ._events import Attachable, EXCEPTION, START, STOP, UPSTREAM_EXCEPTION, UPSTREAM_STOP, error_kind
 from ._labels import LabelGuard
 
 __all__ = ["DURATION_BUCKETS", "OVERHEAD_BUCKETS", "PrometheusMetrics", "TTFT_BUCKETS", "setup"]
@@ -74,7 +74,7 @@ class _Series:
         return child
 
 
-class PrometheusMetrics:
+class PrometheusMetrics(Attachable):
     """The gateway's Prometheus metrics, registered in `registry` (a fresh one by default).
 
         prom = PrometheusMetrics(known_models={"openai": ["gpt-4o"]}).attach()
@@ -85,6 +85,8 @@ class PrometheusMetrics:
     always are; other models get their own series once a request to them succeeds, up to
     `max_models`, and are "other" after that. See `LabelGuard`.
     """
+
+    default_handler_id = "req_llm_gateway.prometheus"
 
     def __init__(self, registry: CollectorRegistry | None = None, *,
                  known_models: Mapping[str, Iterable[str]] | None = None, max_models: int = 100) -> None:
@@ -117,27 +119,14 @@ class PrometheusMetrics:
         self._gauges: dict[str, Any] = {}
         self._dispatch = {START: self._start, STOP: self._stop, EXCEPTION: self._exception,
                           UPSTREAM_STOP: self._attempt_ok, UPSTREAM_EXCEPTION: self._attempt_err}
-        self.handler_id: Any = None
 
     # -- attaching ---------------------------------------------------------------------------------
 
     def attach(self, handler_id: Any = None, *, weak: bool = False) -> PrometheusMetrics:
         """Attach to the gateway's events. `weak=True` lets this object be garbage collected while
         attached (the handler then detaches itself); `create_app` uses it."""
-        self.handler_id = handler_id if handler_id is not None else ("req_llm_gateway.prometheus", id(self))
-        if weak:
-            attach_weak(self.handler_id, list(self._dispatch), self, "handle")
-        else:
-            telemetry.attach_many(self.handler_id, list(self._dispatch), self.handle)
+        self._attach(handler_id, list(self._dispatch), weak)
         return self
-
-    def detach(self) -> None:
-        if self.handler_id is not None:
-            try:
-                telemetry.detach(self.handler_id)
-            except telemetry.HandlerNotFoundError:
-                pass
-            self.handler_id = None
 
     def close(self) -> None:
         """Detach; in multiprocess mode also drop this process's live gauges (a worker shutting down)."""

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import telemetry
-from ._events import EXCEPTION, STOP, attach_weak, error_kind
+from ._events import Attachable, EXCEPTION, STOP, error_kind
 from ._labels import LabelGuard
 
 __all__ = ["StatsdMetrics", "parse_address", "setup"]
@@ -28,7 +28,7 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class StatsdMetrics:
+class StatsdMetrics(Attachable):
     """The guide's StatsD metrics (names under `prefix`, "llm" by default):
 
         {prefix}.request.duration               timing, ms          per successful request
@@ -42,6 +42,8 @@ class StatsdMetrics:
     With `tags=True` each carries DogStatsD tags `provider:...`, `model:...`; with `tags=False` the
     packets are plain StatsD, without tags.
     """
+
+    default_handler_id = "req_llm_gateway.statsd"
 
     def __init__(self, host: str, port: int = 8125, *, prefix: str = "llm", tags: bool = True,
                  flush_interval: float = 0.3, known_models: Mapping[str, Iterable[str]] | None = None,
@@ -61,23 +63,10 @@ class StatsdMetrics:
         self.tags = tags
         self.guard = LabelGuard(known_models, max_models=max_models)
         self._tag_cache: dict[tuple[str, str], list[str] | None] = {}
-        self.handler_id: Any = None
 
     def attach(self, handler_id: Any = None, *, weak: bool = False) -> StatsdMetrics:
-        self.handler_id = handler_id if handler_id is not None else ("req_llm_gateway.statsd", id(self))
-        if weak:
-            attach_weak(self.handler_id, [STOP, EXCEPTION], self, "handle")
-        else:
-            telemetry.attach_many(self.handler_id, [STOP, EXCEPTION], self.handle)
+        self._attach(handler_id, [STOP, EXCEPTION], weak)
         return self
-
-    def detach(self) -> None:
-        if self.handler_id is not None:
-            try:
-                telemetry.detach(self.handler_id)
-            except telemetry.HandlerNotFoundError:
-                pass
-            self.handler_id = None
 
     def close(self, timeout: float = 1.0) -> None:
         """Detach, then flush what is buffered (waiting at most `timeout` seconds) and stop the sender."""
