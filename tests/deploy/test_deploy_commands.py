@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy_contract import DEPLOY, GatewayContract, require_gateway, unavailable
+from deploy_contract import DEPLOY, ROOT, GatewayContract, require_gateway, unavailable
 
 CHAT = {"model": "demo:echo", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -208,8 +208,13 @@ def test_gateway_serves_as_the_image_user_with_only_tmp_writable(
         unavailable("needs root, unshare and setpriv (util-linux) to drop to the image's user")
     uid, gid = image_user()
     port = free_port()
-    sandbox = ("mount -o remount,bind,ro / && mount -t tmpfs -o size=64m tmpfs /tmp && "
-               f'exec setpriv --reuid {uid} --regid {gid} --clear-groups -- "$@"')
+    sandbox = "mount -o remount,bind,ro / && mount -t tmpfs -o size=64m tmpfs /tmp && "
+    if ROOT.resolve().is_relative_to("/tmp"):
+        # A checkout under /tmp would vanish under the fresh tmpfs: carry it over with a bind mount.
+        sandbox = (f"mount --bind {ROOT.resolve()} /mnt && mount -o remount,bind,ro / && "
+                   f"mount -t tmpfs -o size=64m tmpfs /tmp && mkdir -p {ROOT.resolve()} && "
+                   f"mount --bind /mnt {ROOT.resolve()} && ")
+    sandbox += f'exec setpriv --reuid {uid} --regid {gid} --clear-groups -- "$@"'
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-ec", sandbox, "sh",
             *serve_argv(contract, port)]
     env = gateway_env(contract, HOME="/", PYTHONDONTWRITEBYTECODE="1")
