@@ -189,6 +189,6 @@ def test_only_http_protobuf_otlp_is_accepted_and_the_error_says_so() -> None:
 
 def test_no_otlp_variables_means_no_opentelemetry_handler() -> None:
     assert from_env({"OTEL_SERVICE_NAME": "x"}) is None
-    app = create_app(Settings.from_env({}))
+    app = create_app(Settings.from_env({"REQ_LLM_GATEWAY_USAGE_STORE": "memory://"}))
     assert app.state.observability.otel is None
     app.state.observability.close()

@@ -166,7 +166,7 @@ def test_two_apps_have_their_own_registries_and_detach_their_handlers_at_shutdow
 
 
 def test_an_app_dropped_without_shutdown_detaches_its_handler_on_the_next_event() -> None:
-    app = create_app(Settings.from_env({}))
+    app = create_app(Settings.from_env({"REQ_LLM_GATEWAY_USAGE_STORE": "memory://"}))
     handler_id = app.state.observability.prometheus.handler_id
     assert handler_id in {h["id"] for h in telemetry.list_handlers(())}
     del app
@@ -211,7 +211,7 @@ def test_mounted_app_serves_metrics_without_running_its_lifespan() -> None:
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    inner = create_app(Settings.from_env({}))
+    inner = create_app(Settings.from_env({"REQ_LLM_GATEWAY_USAGE_STORE": "memory://"}))
     host = Starlette(routes=[Mount("/llm", inner)])
     with LoopbackServer(host) as srv:
         chat(srv.url + "/llm", "demo:demo")

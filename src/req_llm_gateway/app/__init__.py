@@ -116,10 +116,12 @@ def shared_breakers(settings: Settings) -> SharedBreakers | None:
 
 
 def _log_startup(settings: Settings) -> None:
-    configured = sorted(n for n, ep in settings.endpoints.items() if ep.configured and n != "demo")
+    keyed = sorted(n for n, ep in settings.endpoints.items() if ep.api_key)
+    local = sorted(n for n, ep in settings.endpoints.items() if not ep.key_required and n != "demo")
     if settings.demo_fallback:
         _log.warning(
             "No key for the default provider (set OPENAI_API_KEY or REQ_LLM_GATEWAY_DEFAULT_PROVIDER): "
             "bare model names go to the built-in demo provider."
         )
-    _log.info("providers ready: %s; default provider: %s", ", ".join(configured) or "demo only", settings.default_provider)
+    _log.info("providers with keys: %s; keyless local servers: %s; demo; default provider: %s",
+              ", ".join(keyed) or "none", ", ".join(local), settings.default_provider)
