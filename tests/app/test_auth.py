@@ -105,6 +105,10 @@ key = "wide-key"
         assert status("narrow-key", "demo:slow-1").status_code == 200
         denied = status("narrow-key", "demo:demo")
         assert status("wide-key", "demo:demo").status_code == 200
+        narrow_models = httpx.get(gw.url + "/v1/models", headers=bearer("narrow-key")).json()["data"]
+        wide_models = httpx.get(gw.url + "/v1/models", headers=bearer("wide-key")).json()["data"]
+    assert sorted(m["id"] for m in narrow_models) == ["demo:echo", "demo:slow"]
+    assert "demo:demo" in {m["id"] for m in wide_models}
     assert denied.status_code == 403
     assert denied.json()["error"] == {"message": "This API key may not use the model 'demo:demo'.",
                                       "type": "permission_error", "param": "model", "code": "model_not_allowed"}

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..gateway import Gateway
+from .auth import model_allowed
 
 __all__ = ["health", "http_exception", "models_endpoint"]
 
@@ -25,12 +26,15 @@ def models_endpoint(gateway: Gateway):  # type: ignore[no-untyped-def]
     created = int(time.time())
 
     async def models(request: Request) -> Response:
-        """OpenAI's list shape: every configured provider's models, as `provider:model`."""
+        """OpenAI's list shape: every configured provider's models, as `provider:model`; with a named
+        key, only the models that key may use."""
+        spec = request.scope.get("state", {}).get("api_key")
         data = [
             {"id": f"{name}:{model}", "object": "model", "created": created, "owned_by": name}
             for name, provider in sorted(gateway.providers.items())
             if provider.endpoint.configured
             for model in provider.endpoint.models
+            if spec is None or model_allowed(spec, name, model)
         ]
         return JSONResponse({"object": "list", "data": data})
 
