@@ -121,6 +121,7 @@ class Settings:
     public_metrics: bool = True  # with auth on, /metrics needs no key (Prometheus scrapes without one)
     public_dashboard: bool = True  # with auth on, the dashboard page needs no key (its data, /v1/usage, does)
     rate_limit_fail_open: bool = True  # the Redis limiter is down: let requests through (True) or 503
+    auth_failure_limit: str = "20/minute"  # failed key checks per client address before 429s
     rate_limit_prefix: str = "req_llm_gateway:rl:"
     tokens_per_minute: int | None = None  # default per-key token budget; None: unlimited
     max_retries: int = 2
@@ -232,6 +233,7 @@ class Settings:
             public_metrics=flag("PUBLIC_METRICS", True),
             public_dashboard=flag("PUBLIC_DASHBOARD", True),
             rate_limit_fail_open=flag("RATE_LIMIT_FAIL_OPEN", True),
+            auth_failure_limit=str(get("AUTH_FAILURE_LIMIT") or "20/minute"),
             rate_limit_prefix=str(get("RATE_LIMIT_PREFIX") or "req_llm_gateway:rl:"),
             tokens_per_minute=tpm or None,
             max_retries=count("MAX_RETRIES", 2),

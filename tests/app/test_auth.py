@@ -148,3 +148,15 @@ def test_key_ring_matches_only_exact_keys() -> None:
     assert ring.match(b"abc").name == "a"  # type: ignore[union-attr]
     assert ring.match(b"abcd").name == "b"  # type: ignore[union-attr]
     assert ring.match(b"ab") is None and ring.match(b"abcde") is None and ring.match("é".encode()) is None
+
+
+def test_failed_key_checks_are_limited_per_client_address() -> None:
+    env = {"REQ_LLM_GATEWAY_API_KEY": "right-key", "REQ_LLM_GATEWAY_AUTH_FAILURE_LIMIT": "3/minute"}
+    with serve_gateway(env) as gw:
+        wrong = [httpx.post(gw.url + "/v1/chat/completions", json=CHAT, headers=bearer("guess")) for _ in range(4)]
+        missing = httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
+        right = httpx.post(gw.url + "/v1/chat/completions", json=CHAT, headers=bearer("right-key"))
+    assert [r.status_code for r in wrong] == [401, 401, 401, 429]
+    assert wrong[3].json()["error"]["type"] == "rate_limit_error" and int(wrong[3].headers["retry-after"]) >= 1
+    assert missing.status_code == 429
+    assert right.status_code == 200  # the right key is never held back by others' failures

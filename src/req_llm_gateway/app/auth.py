@@ -1,6 +1,7 @@
 """Client authentication as pure ASGI middleware: `Authorization: Bearer <key>` checked in constant time
 against the configured keys; the key's *name* goes to `scope["state"]["key_name"]` for usage attribution.
-Also which models a key may use (`model_allowed`), checked by the chat endpoint."""
+Also which models a key may use (`model_allowed`), checked by the chat endpoint. Failed key checks are
+limited per client address (`AUTH_FAILURE_LIMIT`), so keys cannot be guessed at speed."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..config import KeySpec, Settings
-from ..errors import Unauthorized
+from ..config import ConfigError, KeySpec, Settings
+from ..errors import RateLimited, Unauthorized
+from ..ratelimit import Limit, Limiter, LimiterUnavailable
 from .responses import Redactor, error_body, send_bytes
 
 __all__ = ["AuthMiddleware", "KeyRing", "bearer_token", "client_keys", "model_allowed", "route_path"]
@@ -79,9 +81,15 @@ class AuthMiddleware:
     """With keys configured, every route except /health and /openapi.json (and, by setting, /metrics and
     the dashboard page) answers 401 in OpenAI's error shape unless a configured key is presented."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: Limiter | None = None) -> None:
         self.app = app
         self.ring = KeyRing(client_keys(settings).values())
+        # Failed key checks per client address, so guessing keys is slow; None: no limit.
+        self.limiter = limiter
+        try:
+            self.failures = Limit.parse(settings.auth_failure_limit)
+        except ValueError as exc:
+            raise ConfigError(f"REQ_LLM_GATEWAY_AUTH_FAILURE_LIMIT: {exc}") from exc
         self.public_metrics = settings.public_metrics
         self.public_dashboard = settings.public_dashboard
 
@@ -109,6 +117,28 @@ class AuthMiddleware:
                 err = Unauthorized("Missing API key: send the header `Authorization: Bearer` followed by your key.")
             else:
                 err = Unauthorized("Incorrect API key provided.")
+            if await self._too_many_failures(scope, send):
+                return
             await send_bytes(send, 401, error_body(err, False, Redactor()), [_CHALLENGE])
             return
         await self.app(scope, receive, send)
+
+    async def _too_many_failures(self, scope: Scope, send: Send) -> bool:
+        """Count one failed key check for the client's address; past the limit, answer 429 instead."""
+        if self.limiter is None or self.failures is None:
+            return False
+        client = scope.get("client")
+        try:
+            decision = await self.limiter.hit("authfail:" + (client[0] if client else "unknown"), self.failures)
+        except LimiterUnavailable:
+            return False  # the key check itself still refuses the request
+        if decision.allowed:
+            return False
+        err = RateLimited("Too many requests with a missing or wrong API key; retry later.",
+                          retry_after=max(decision.reset, 0.001))
+        await send_bytes(send, 429, error_body(err, False, Redactor()), _encode(err.headers()))
+        return True
+
+
+def _encode(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode(), v.encode()) for k, v in headers.items()]

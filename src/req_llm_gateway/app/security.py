@@ -26,6 +26,6 @@ def security_middleware(settings: Settings, limiter: Limiter) -> list[Middleware
             allow_headers=["authorization", "content-type", "x-request-id"], expose_headers=EXPOSED, max_age=600,
         ))
     stack.append(Middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes))
-    stack.append(Middleware(AuthMiddleware, settings=settings))
+    stack.append(Middleware(AuthMiddleware, settings=settings, limiter=limiter))
     stack.append(Middleware(RateLimitMiddleware, settings=settings, limiter=limiter))
     return stack
