@@ -8,12 +8,12 @@ import asyncio
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from tests.providers.conftest import PNG, WEATHER, collect
 from tests.providers.conftest import serve_translating_gateway as serve_gateway
 from tests.fakes.conversation import IMAGE_TOKENS, REASONING_SIGNATURE, REASONING_TEXT, REASONING_TOKENS
 from tests.fakes.fixtures import RunningFake, _anthropic_server, fake_anthropic  # noqa: F401
@@ -22,11 +22,6 @@ from tests.fakes.server import LoopbackServer
 KEY = "sk-ant-test-0123456789"
 MODEL = "claude-sonnet-4-5"
 HELLO = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}]
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}}
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 # claude-sonnet-4-5 in the genai-prices catalogue, USD per token
 INPUT, OUTPUT, CACHE_READ, CACHE_WRITE = (Decimal(x) / 1_000_000 for x in ("3", "15", "0.3", "3.75"))
 
@@ -42,14 +37,6 @@ def gw(_anthropic_server: RunningFake) -> Iterator[LoopbackServer]:  # noqa: F81
 @pytest.fixture
 def client(gw: LoopbackServer, fake_anthropic: RunningFake) -> openai.OpenAI:  # noqa: F811
     return openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
-
-
-def collect(stream: Any) -> tuple[str, list[Any], list[Any]]:
-    """(joined content, choice chunks, usage chunks) of an SDK stream."""
-    chunks = list(stream)
-    with_choices = [c for c in chunks if c.choices]
-    text = "".join(c.choices[0].delta.content or "" for c in with_choices)
-    return text, with_choices, [c for c in chunks if c.usage is not None]
 
 
 def test_plain_text_answer_with_usage_and_cost(client: openai.OpenAI) -> None:

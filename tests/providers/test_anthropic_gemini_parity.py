@@ -15,7 +15,6 @@ from tests.providers.conftest import serve_translating_gateway as serve_gateway
 from tests.fakes.fixtures import (  # noqa: F401
     RunningFake, _anthropic_server, _gemini_server, _openai_server, fake_anthropic, fake_gemini, fake_openai,
 )
-from tests.fakes.server import LoopbackServer
 
 MODELS = ["openai:gpt-4o", "anthropic:claude-sonnet-4-5", "gemini:gemini-2.5-flash"]
 WEATHER = {"type": "function", "function": {

@@ -16,7 +16,6 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from .. import telemetry
 from ._events import Attachable, EXCEPTION, START, STOP
 
 __all__ = ["DURATION_BUCKETS", "OpenTelemetry", "TOKEN_BUCKETS", "from_env", "provider_name", "setup"]

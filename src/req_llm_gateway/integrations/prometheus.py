@@ -14,7 +14,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.exposition import choose_encoder
 
-from .. import telemetry
 from ._events import Attachable, EXCEPTION, START, STOP, UPSTREAM_EXCEPTION, UPSTREAM_STOP, error_kind
 from ._labels import LabelGuard
 

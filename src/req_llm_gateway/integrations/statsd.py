@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .. import telemetry
 from ._events import Attachable, EXCEPTION, STOP, error_kind
 from ._labels import LabelGuard
 
