@@ -26,3 +26,25 @@ def test_client_disconnect_mid_stream_emits_exception_kind_exit() -> None:
     assert [e.event[-1] for e in events] == ["start", "exception"]
     assert events[1].metadata["kind"] == "exit"
     assert events[1].measurements["duration"] < 400_000_000
+
+
+def test_a_client_that_stops_reading_mid_stream_is_cut_after_the_client_timeout() -> None:
+    import socket
+
+    import orjson
+
+    words = " ".join(f"w{i}" for i in range(60_000))  # ~60k chunks: far more than the socket buffers hold
+    body = orjson.dumps({"model": "demo:echo", "stream": True, "messages": [{"role": "user", "content": words}]})
+    with serve_gateway({"REQ_LLM_GATEWAY_CLIENT_TIMEOUT": "0.5"}) as gw, telemetry.capture(EVENTS) as events:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", gw.port))
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"content-length: %d\r\n\r\n%s" % (len(body), body))
+        assert sock.recv(100).startswith(b"HTTP/1.1 200")  # then never read again
+        deadline = time.monotonic() + 10
+        while len(events) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cut = [(e.event[-1], e.metadata.get("kind")) for e in events]  # before the socket closes
+        sock.close()
+    assert cut == [("start", None), ("exception", "exit")]

@@ -134,21 +134,39 @@ class ChatCompletions:
         await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         task = asyncio.current_task()
         assert task is not None
-        state = {"done": False, "gone": False}
+        state = {"done": False, "gone": False, "busy": False, "sent": 0}
+        interval = self.settings.client_timeout
 
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
+        async def watch_client() -> None:
+            """Cancel the stream when the client goes away, or stops reading: one send blocked for a
+            whole `CLIENT_TIMEOUT` (a full socket) means nobody reads, and must not hold the upstream."""
+            seen = -1
+            while True:
+                try:
+                    message = await asyncio.wait_for(receive(), interval)
+                except TimeoutError:
+                    if state["busy"] and state["sent"] == seen:
+                        break
+                    seen = state["sent"]
+                    continue
+                if message["type"] == "http.disconnect":
+                    break
             if not state["done"]:
                 state["gone"] = True
                 task.cancel()
 
-        watcher = asyncio.create_task(watch_disconnect())
+        async def relay(data: bytes) -> None:
+            state["busy"] = True
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            state["busy"] = False
+            state["sent"] += 1
+
+        watcher = asyncio.create_task(watch_client())
         try:
             if first is not None:
-                await send({"type": "http.response.body", "body": sse_event(first), "more_body": True})
+                await relay(sse_event(first))
                 async for chunk in chunks:
-                    await send({"type": "http.response.body", "body": sse_event(chunk), "more_body": True})
+                    await relay(sse_event(chunk))
             state["done"] = True
             await send({"type": "http.response.body", "body": DONE})
         except GatewayError as err:  # the stream had started: an error event, and no [DONE]
