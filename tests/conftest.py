@@ -11,6 +11,9 @@ import pytest
 from req_llm_gateway import Settings, create_app
 from tests.fakes.server import LoopbackServer
 
+# The fake upstreams (tests/fakes/fixtures.py), served once per session, for every suite.
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 @contextmanager
 def serve_gateway(env: Mapping[str, str] | None = None, **overrides: Any) -> Iterator[LoopbackServer]:

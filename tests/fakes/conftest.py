@@ -11,19 +11,7 @@ from botocore.config import Config
 from google import genai
 from google.genai import types as genai_types
 
-from tests.fakes.fixtures import (  # noqa: F401  (fixtures are registered by import)
-    RunningFake,
-    _anthropic_server,
-    _azure_server,
-    _bedrock_server,
-    _gemini_server,
-    _openai_server,
-    fake_anthropic,
-    fake_azure,
-    fake_bedrock,
-    fake_gemini,
-    fake_openai,
-)
+from tests.fakes.fixtures import RunningFake
 from tests.fakes.sigv4 import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 
 

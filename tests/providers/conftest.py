@@ -1,47 +1,27 @@
-"""Fixtures for provider tests: the fake upstreams (served once per session) and gateway helpers."""
+"""Fixtures for the suites that run one conversation through every provider (the fake upstreams
+themselves are registered in the root conftest)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator
 
-from tests.conftest import serve_gateway
+import pytest
 
-from tests.fakes.fixtures import (  # noqa: F401  (pytest finds fixtures by name)
-    _anthropic_server,
-    _azure_server,
-    _bedrock_server,
-    _gemini_server,
-    _openai_server,
-    fake_anthropic,
-    fake_azure,
-    fake_bedrock,
-    fake_gemini,
-    fake_openai,
-)
+from tests.fakes.fixtures import RunningFake
+from tests.fakes.server import LoopbackServer
+
+from .targets import Fakes, gateway_for_all
 
 
-# Translation tests check what one upstream answer becomes; retries and the circuit breaker (tested in
-# tests/resilience) would repeat or pause the scripted failures, so they are off here.
-NO_RESILIENCE = {"REQ_LLM_GATEWAY_MAX_RETRIES": "0", "REQ_LLM_GATEWAY_CIRCUIT_FAILURES": "0"}
+@pytest.fixture(scope="module")
+def fakes(_openai_server: RunningFake, _azure_server: RunningFake, _bedrock_server: RunningFake,
+          _anthropic_server: RunningFake, _gemini_server: RunningFake) -> Fakes:
+    """Every fake upstream, for the suites that run one conversation through every provider."""
+    return Fakes(_openai_server, _azure_server, _bedrock_server, _anthropic_server, _gemini_server)
 
 
-def serve_translating_gateway(env: Mapping[str, str] | None = None, **overrides: Any) -> Any:
-    """`serve_gateway` with retries and the circuit breaker off."""
-    return serve_gateway({**NO_RESILIENCE, **(env or {})}, **overrides)
-
-
-# The same tool, image and stream reader for every provider's end-to-end tests.
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}}
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-
-
-def collect(stream: Any) -> tuple[str, list[Any], list[Any]]:
-    """(joined content, choice chunks, usage chunks) of an SDK stream."""
-    chunks = list(stream)
-    with_choices = [c for c in chunks if c.choices]
-    text = "".join(c.choices[0].delta.content or "" for c in with_choices)
-    return text, with_choices, [c for c in chunks if c.usage is not None]
+@pytest.fixture(scope="module")
+def gateway(fakes: Fakes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
+    """One gateway configured for every provider, pointed at the fakes."""
+    with gateway_for_all(fakes, tmp_path_factory.mktemp("gateway")) as gw:
+        yield gw

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from req_llm_gateway.providers import catalogue_rows
-from tests.providers.conftest import serve_translating_gateway as serve_gateway
+from tests.providers.support import serve_translating_gateway as serve_gateway
 from tests.fakes import bedrock as fake_bedrock_app
 from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer

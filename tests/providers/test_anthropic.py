@@ -13,10 +13,10 @@ import httpx
 import openai
 import pytest
 
-from tests.providers.conftest import PNG, WEATHER, collect
-from tests.providers.conftest import serve_translating_gateway as serve_gateway
+from tests.providers.support import PNG, WEATHER, collect
+from tests.providers.support import serve_translating_gateway as serve_gateway
 from tests.fakes.conversation import IMAGE_TOKENS, REASONING_SIGNATURE, REASONING_TEXT, REASONING_TOKENS
-from tests.fakes.fixtures import RunningFake, _anthropic_server, fake_anthropic  # noqa: F401
+from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
 
 KEY = "sk-ant-test-0123456789"
@@ -27,7 +27,7 @@ INPUT, OUTPUT, CACHE_READ, CACHE_WRITE = (Decimal(x) / 1_000_000 for x in ("3", 
 
 
 @pytest.fixture(scope="module")
-def gw(_anthropic_server: RunningFake) -> Iterator[LoopbackServer]:  # noqa: F811
+def gw(_anthropic_server: RunningFake) -> Iterator[LoopbackServer]:
     env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": _anthropic_server.url,
            "REQ_LLM_GATEWAY_ERROR_VERBOSITY": "detailed"}
     with serve_gateway(env) as srv:
@@ -35,7 +35,7 @@ def gw(_anthropic_server: RunningFake) -> Iterator[LoopbackServer]:  # noqa: F81
 
 
 @pytest.fixture
-def client(gw: LoopbackServer, fake_anthropic: RunningFake) -> openai.OpenAI:  # noqa: F811
+def client(gw: LoopbackServer, fake_anthropic: RunningFake) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
 
 
@@ -52,7 +52,7 @@ def test_plain_text_answer_with_usage_and_cost(client: openai.OpenAI) -> None:
 
 
 def test_upstream_request_is_exactly_the_anthropic_messages_call(
-    client: openai.OpenAI, fake_anthropic: RunningFake  # noqa: F811
+    client: openai.OpenAI, fake_anthropic: RunningFake
 ) -> None:
     client.chat.completions.create(model=f"anthropic:{MODEL}", messages=HELLO, temperature=0.5, max_tokens=50,
                                    stop=["END"])
@@ -90,7 +90,7 @@ def test_stream_without_include_usage_sends_no_usage_chunk(client: openai.OpenAI
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
-def test_tool_call_round_trip(client: openai.OpenAI, fake_anthropic: RunningFake) -> None:  # noqa: F811
+def test_tool_call_round_trip(client: openai.OpenAI, fake_anthropic: RunningFake) -> None:
     ask = [{"role": "user", "content": "Paris"}]
     first = client.chat.completions.create(model=f"anthropic:{MODEL}", messages=ask, tools=[WEATHER])
     assert first.choices[0].finish_reason == "tool_calls"
@@ -124,7 +124,7 @@ def test_streamed_tool_call_arguments_arrive_as_json_deltas(client: openai.OpenA
 
 
 def test_images_go_upstream_as_base64_and_url_sources(
-    client: openai.OpenAI, fake_anthropic: RunningFake  # noqa: F811
+    client: openai.OpenAI, fake_anthropic: RunningFake
 ) -> None:
     content = [{"type": "text", "text": "What is this?"},
                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
@@ -175,7 +175,7 @@ def test_cache_reads_and_writes_are_part_of_prompt_tokens_and_priced_apart(clien
 
 
 def test_reasoning_effort_returns_thinking_as_reasoning_content(
-    client: openai.OpenAI, fake_anthropic: RunningFake  # noqa: F811
+    client: openai.OpenAI, fake_anthropic: RunningFake
 ) -> None:
     r = client.chat.completions.create(model=f"anthropic:{MODEL}", messages=HELLO, reasoning_effort="low")
     assert fake_anthropic.last.json["thinking"] == {"type": "enabled", "budget_tokens": 2048}
@@ -192,7 +192,7 @@ def test_reasoning_effort_returns_thinking_as_reasoning_content(
 
 
 def test_thinking_and_tool_calls_round_trip_with_the_signed_thinking_block(
-    client: openai.OpenAI, fake_anthropic: RunningFake  # noqa: F811
+    client: openai.OpenAI, fake_anthropic: RunningFake
 ) -> None:
     ask = [{"role": "user", "content": "Paris"}]
     first = client.chat.completions.create(model=f"anthropic:{MODEL}", messages=ask, tools=[WEATHER],
@@ -213,7 +213,7 @@ def test_thinking_and_tool_calls_round_trip_with_the_signed_thinking_block(
 
 
 def test_unsupported_parameter_is_a_400_and_nothing_goes_upstream(
-    client: openai.OpenAI, fake_anthropic: RunningFake  # noqa: F811
+    client: openai.OpenAI, fake_anthropic: RunningFake
 ) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=f"anthropic:{MODEL}", messages=HELLO, logit_bias={"42": 10})
@@ -296,7 +296,7 @@ def test_a_malformed_body_is_a_502(client: openai.OpenAI) -> None:
     assert "cannot read" in info.value.body["message"]
 
 
-def test_rejected_key_is_a_502_about_the_gateway_credentials(_anthropic_server: RunningFake) -> None:  # noqa: F811
+def test_rejected_key_is_a_502_about_the_gateway_credentials(_anthropic_server: RunningFake) -> None:
     env = {"ANTHROPIC_API_KEY": "invalid-key", "ANTHROPIC_BASE_URL": _anthropic_server.url}
     with serve_gateway(env) as srv:
         c = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
@@ -308,7 +308,7 @@ def test_rejected_key_is_a_502_about_the_gateway_credentials(_anthropic_server: 
 
 
 def test_a_stream_without_the_usage_chunk_is_still_recorded_with_tokens_and_cost(
-    _anthropic_server: RunningFake,  # noqa: F811
+    _anthropic_server: RunningFake,
 ) -> None:
     env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": _anthropic_server.url}
     with serve_gateway(env) as srv:
@@ -321,7 +321,7 @@ def test_a_stream_without_the_usage_chunk_is_still_recorded_with_tokens_and_cost
 
 
 def test_anthropic_cache_control_env_turns_on_automatic_prompt_caching(
-    _anthropic_server: RunningFake,  # noqa: F811
+    _anthropic_server: RunningFake,
 ) -> None:
     env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": _anthropic_server.url, "ANTHROPIC_CACHE_CONTROL": "1h"}
     with serve_gateway(env) as srv:

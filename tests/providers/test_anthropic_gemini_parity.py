@@ -11,10 +11,8 @@ from typing import Any
 import openai
 import pytest
 
-from tests.providers.conftest import serve_translating_gateway as serve_gateway
-from tests.fakes.fixtures import (  # noqa: F401
-    RunningFake, _anthropic_server, _gemini_server, _openai_server, fake_anthropic, fake_gemini, fake_openai,
-)
+from tests.providers.support import serve_translating_gateway as serve_gateway
+from tests.fakes.fixtures import RunningFake
 
 MODELS = ["openai:gpt-4o", "anthropic:claude-sonnet-4-5", "gemini:gemini-2.5-flash"]
 WEATHER = {"type": "function", "function": {
@@ -48,7 +46,7 @@ CASES: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def client(
-    _openai_server: RunningFake, _anthropic_server: RunningFake, _gemini_server: RunningFake,  # noqa: F811
+    _openai_server: RunningFake, _anthropic_server: RunningFake, _gemini_server: RunningFake,
 ) -> Iterator[openai.OpenAI]:
     env = {"OPENAI_API_KEY": "sk-test-openai", "OPENAI_BASE_URL": _openai_server.url + "/v1",
            "ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": _anthropic_server.url,

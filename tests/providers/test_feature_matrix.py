@@ -5,7 +5,7 @@ docs/providers.md shows exactly those declarations."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,9 @@ from req_llm_gateway.providers.features import (
     update_doc,
 )
 from tests.fakes.conversation import REASONING_TOKENS
-from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
 
-from .targets import TARGETS, Fakes, Target, gateway_for_all
+from .targets import TARGETS, Fakes, Target
 
 DOC = Path(__file__).parents[2] / "docs" / "providers.md"
 QUESTION = "What is the weather in Paris?"
@@ -166,16 +165,6 @@ def test_docs_show_the_declared_matrix_and_compatible_rows() -> None:
     assert matrix(feature_declarations()) in doc and compatible_table(catalogue_rows()) in doc
 
 
-@pytest.fixture(scope="module")
-def fakes(_openai_server: RunningFake, _azure_server: RunningFake, _bedrock_server: RunningFake,
-          _anthropic_server: RunningFake, _gemini_server: RunningFake) -> Fakes:
-    return Fakes(_openai_server, _azure_server, _bedrock_server, _anthropic_server, _gemini_server)
-
-
-@pytest.fixture(scope="module")
-def gateway(fakes: Fakes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
-    with gateway_for_all(fakes, tmp_path_factory.mktemp("matrix")) as gw:
-        yield gw
 
 
 def _ask(gw: LoopbackServer, body: dict[str, Any]) -> tuple[int, Any]:

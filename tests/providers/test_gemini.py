@@ -13,10 +13,10 @@ import httpx
 import openai
 import pytest
 
-from tests.providers.conftest import PNG, WEATHER, collect
-from tests.providers.conftest import serve_translating_gateway as serve_gateway
+from tests.providers.support import PNG, WEATHER, collect
+from tests.providers.support import serve_translating_gateway as serve_gateway
 from tests.fakes.conversation import IMAGE_TOKENS, REASONING_SIGNATURE, REASONING_TEXT, REASONING_TOKENS
-from tests.fakes.fixtures import RunningFake, _gemini_server, fake_gemini  # noqa: F401
+from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
 
 KEY = "gemini-test-key-0123456789"
@@ -27,7 +27,7 @@ INPUT, OUTPUT = Decimal("0.3") / 1_000_000, Decimal("2.5") / 1_000_000
 
 
 @pytest.fixture(scope="module")
-def gw(_gemini_server: RunningFake) -> Iterator[LoopbackServer]:  # noqa: F811
+def gw(_gemini_server: RunningFake) -> Iterator[LoopbackServer]:
     env = {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": _gemini_server.url,
            "REQ_LLM_GATEWAY_ERROR_VERBOSITY": "detailed"}
     with serve_gateway(env) as srv:
@@ -35,7 +35,7 @@ def gw(_gemini_server: RunningFake) -> Iterator[LoopbackServer]:  # noqa: F811
 
 
 @pytest.fixture
-def client(gw: LoopbackServer, fake_gemini: RunningFake) -> openai.OpenAI:  # noqa: F811
+def client(gw: LoopbackServer, fake_gemini: RunningFake) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
 
 
@@ -57,7 +57,7 @@ def test_google_prefix_is_an_alias_of_gemini(client: openai.OpenAI) -> None:
     assert r.model_extra["x_req_llm"]["provider"] == "gemini"
 
 
-def test_google_api_key_is_read_when_gemini_api_key_is_absent(_gemini_server: RunningFake) -> None:  # noqa: F811
+def test_google_api_key_is_read_when_gemini_api_key_is_absent(_gemini_server: RunningFake) -> None:
     env = {"GOOGLE_API_KEY": "google-key-42", "GEMINI_BASE_URL": _gemini_server.url}
     with serve_gateway(env) as srv:
         c = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
@@ -66,7 +66,7 @@ def test_google_api_key_is_read_when_gemini_api_key_is_absent(_gemini_server: Ru
 
 
 def test_upstream_request_is_exactly_the_generate_content_call(
-    client: openai.OpenAI, fake_gemini: RunningFake  # noqa: F811
+    client: openai.OpenAI, fake_gemini: RunningFake
 ) -> None:
     client.chat.completions.create(model=f"gemini:{MODEL}", messages=HELLO, temperature=0.5,
                                    max_completion_tokens=50, stop="END", seed=3)
@@ -83,7 +83,7 @@ def test_upstream_request_is_exactly_the_generate_content_call(
 
 
 def test_stream_uses_sse_and_gives_the_same_text_usage_and_cost(
-    client: openai.OpenAI, fake_gemini: RunningFake  # noqa: F811
+    client: openai.OpenAI, fake_gemini: RunningFake
 ) -> None:
     full = client.chat.completions.create(model=f"gemini:{MODEL}", messages=HELLO)
     text, chunks, usage = collect(client.chat.completions.create(
@@ -104,7 +104,7 @@ def test_stream_without_include_usage_sends_no_usage_chunk(client: openai.OpenAI
     assert usage == [] and chunks[-1].choices[0].finish_reason == "stop"
 
 
-def test_tool_call_round_trip(client: openai.OpenAI, fake_gemini: RunningFake) -> None:  # noqa: F811
+def test_tool_call_round_trip(client: openai.OpenAI, fake_gemini: RunningFake) -> None:
     ask = [{"role": "user", "content": "Paris"}]
     first = client.chat.completions.create(model=f"gemini:{MODEL}", messages=ask, tools=[WEATHER])
     assert first.choices[0].finish_reason == "tool_calls"
@@ -125,7 +125,7 @@ def test_tool_call_round_trip(client: openai.OpenAI, fake_gemini: RunningFake) -
 
 
 def test_thought_signature_survives_the_tool_round_trip(
-    client: openai.OpenAI, fake_gemini: RunningFake  # noqa: F811
+    client: openai.OpenAI, fake_gemini: RunningFake
 ) -> None:
     model = f"gemini:{MODEL}-reasoning"
     ask = [{"role": "user", "content": "Paris"}]
@@ -149,7 +149,7 @@ def test_streamed_tool_call_arrives_whole_with_finish_tool_calls(client: openai.
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
-def test_images_go_upstream_as_inline_and_file_data(client: openai.OpenAI, fake_gemini: RunningFake) -> None:  # noqa: F811
+def test_images_go_upstream_as_inline_and_file_data(client: openai.OpenAI, fake_gemini: RunningFake) -> None:
     content = [{"type": "text", "text": "What is this?"},
                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
                {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp"}}]
@@ -167,7 +167,7 @@ def test_json_object_mode(client: openai.OpenAI) -> None:
     assert json.loads(r.choices[0].message.content) == {"reply": "Fake reply to: Hello there"}
 
 
-def test_json_schema_mode(client: openai.OpenAI, fake_gemini: RunningFake) -> None:  # noqa: F811
+def test_json_schema_mode(client: openai.OpenAI, fake_gemini: RunningFake) -> None:
     schema = {"type": "object", "properties": {"answer": {"type": "string"}, "score": {"type": "integer"}},
               "required": ["answer", "score"], "additionalProperties": False}
     fmt = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": True}}
@@ -203,7 +203,7 @@ def test_cached_content_tokens_are_reported_inside_prompt_tokens(client: openai.
 
 
 def test_unsupported_parameter_is_a_400_and_nothing_goes_upstream(
-    client: openai.OpenAI, fake_gemini: RunningFake  # noqa: F811
+    client: openai.OpenAI, fake_gemini: RunningFake
 ) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model=f"gemini:{MODEL}", messages=HELLO, logprobs=True)
@@ -246,7 +246,7 @@ def test_invalid_argument_passes_the_gemini_message_on(client: openai.OpenAI) ->
     assert info.value.body["message"] == "Request contains an invalid argument."
 
 
-def test_api_key_invalid_is_a_502_about_the_gateway_credentials(_gemini_server: RunningFake) -> None:  # noqa: F811
+def test_api_key_invalid_is_a_502_about_the_gateway_credentials(_gemini_server: RunningFake) -> None:
     env = {"GEMINI_API_KEY": "invalid-key", "GEMINI_BASE_URL": _gemini_server.url}
     with serve_gateway(env) as srv:
         c = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0)
@@ -286,7 +286,7 @@ def test_a_malformed_body_is_a_502(client: openai.OpenAI) -> None:
 
 
 def test_a_stream_without_the_usage_chunk_is_still_recorded_with_tokens_and_cost(
-    _gemini_server: RunningFake,  # noqa: F811
+    _gemini_server: RunningFake,
 ) -> None:
     env = {"GEMINI_API_KEY": KEY, "GEMINI_BASE_URL": _gemini_server.url}
     with serve_gateway(env) as srv:

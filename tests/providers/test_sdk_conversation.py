@@ -5,7 +5,6 @@ right. Upstreams are the strict fakes; see targets.py for the provider table."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -13,10 +12,9 @@ import pytest
 
 from req_llm_gateway.providers import feature_declarations
 from req_llm_gateway.providers.features import level
-from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
 
-from .targets import TARGETS, Fakes, Target, expected_cost, gateway_for_all
+from .targets import TARGETS, Fakes, Target, expected_cost
 
 SYSTEM = "You are terse."
 QUESTION = "What is the weather in Paris?"
@@ -37,16 +35,6 @@ def declared(target: Target, feature: str) -> str:
     return level(feature_declarations()[target.wire][feature])[0]
 
 
-@pytest.fixture(scope="module")
-def fakes(_openai_server: RunningFake, _azure_server: RunningFake, _bedrock_server: RunningFake,
-          _anthropic_server: RunningFake, _gemini_server: RunningFake) -> Fakes:
-    return Fakes(_openai_server, _azure_server, _bedrock_server, _anthropic_server, _gemini_server)
-
-
-@pytest.fixture(scope="module")
-def gateway(fakes: Fakes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
-    with gateway_for_all(fakes, tmp_path_factory.mktemp("sdk")) as gw:
-        yield gw
 
 
 @pytest.fixture

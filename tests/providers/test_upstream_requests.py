@@ -19,7 +19,7 @@ from botocore.credentials import Credentials
 from req_llm_gateway.config import Settings
 from req_llm_gateway.providers.bedrock import WIRE as BEDROCK
 from req_llm_gateway.types import ChatRequest
-from tests.providers.conftest import serve_translating_gateway as serve_gateway
+from tests.providers.support import serve_translating_gateway as serve_gateway
 from tests.fakes import bedrock as fake_bedrock_app
 from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
