@@ -16,26 +16,26 @@ from tests.fakes.sigv4 import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 
 
 @pytest.fixture
-def openai_client(fake_openai: RunningFake) -> openai_sdk.OpenAI:  # noqa: F811
+def openai_client(fake_openai: RunningFake) -> openai_sdk.OpenAI:
     return openai_sdk.OpenAI(base_url=fake_openai.url + "/v1", api_key="sk-test", max_retries=0)
 
 
 @pytest.fixture
-def azure_client(fake_azure: RunningFake) -> openai_sdk.AzureOpenAI:  # noqa: F811
+def azure_client(fake_azure: RunningFake) -> openai_sdk.AzureOpenAI:
     return openai_sdk.AzureOpenAI(
         azure_endpoint=fake_azure.url, api_key="azure-key", api_version="2024-10-21", max_retries=0
     )
 
 
 @pytest.fixture
-def anthropic_client(fake_anthropic: RunningFake) -> anthropic_sdk.Anthropic:  # noqa: F811
+def anthropic_client(fake_anthropic: RunningFake) -> anthropic_sdk.Anthropic:
     return anthropic_sdk.Anthropic(
         base_url=fake_anthropic.url, api_key="sk-ant-test", max_retries=0
     )
 
 
 @pytest.fixture
-def gemini_client(fake_gemini: RunningFake) -> genai.Client:  # noqa: F811
+def gemini_client(fake_gemini: RunningFake) -> genai.Client:
     options = genai_types.HttpOptions(
         base_url=fake_gemini.url,
         api_version="v1beta",
@@ -56,5 +56,5 @@ def bedrock_client(url: str, secret: str = TEST_SECRET_ACCESS_KEY) -> BaseClient
 
 
 @pytest.fixture
-def bedrock(fake_bedrock: RunningFake) -> BaseClient:  # noqa: F811
+def bedrock(fake_bedrock: RunningFake) -> BaseClient:
     return bedrock_client(fake_bedrock.url)
