@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 
 from . import telemetry
+from .events import CIRCUIT_STATE as STATE
 from .providers.base import Provider
 
 __all__ = ["CLOSED", "CircuitBreaker", "Breakers", "HALF_OPEN", "OPEN", "STATE"]
 
-STATE = ("req_llm_gateway", "circuit", "state")
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 

@@ -49,7 +49,7 @@ _START_META = ("provider", "model", "request_id", "stream", "api", "app", "reque
 CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(REQUEST_START, ("system_time", "monotonic_time"), _START_META,
               "a model-call request passed admission and is about to be routed",
-              ("traceparent", "tracestate", "key_name")),
+              ("traceparent", "tracestate")),
     EventSpec(REQUEST_STOP,
               ("duration", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cached_tokens",
                "cache_write_tokens", "reasoning_tokens", "upstream_duration"),

@@ -1,19 +1,15 @@
 """The use case: resolve the provider -> call it (retries, fallbacks: resilience.py) -> price -> record
 usage -> emit telemetry. No ASGI here. Usage and cost belong to the provider that answered.
 
-Events (see docs/telemetry.md):
-    ("req_llm_gateway", "request", "start")      {system_time, monotonic_time}; {provider, model, request_id, stream,
-                                                  [traceparent, tracestate]}
-    ("req_llm_gateway", "request", "stop")       {duration, prompt_tokens, completion_tokens, total_tokens,
-                                                  cost_usd, cached_tokens, reasoning_tokens, upstream_duration,
-                                                  [time_to_first_token]}; start metadata + {finish_reasons,
-                                                  provider_used, model_used} (who answered: a fallback may)
-    ("req_llm_gateway", "request", "exception")  {duration, upstream_duration}; start metadata + {kind, reason, stacktrace}
+Events (their keys: `events.CATALOGUE`, docs/telemetry.md): REQUEST_START, then REQUEST_STOP (start
+metadata + finish_reasons, provider_used, model_used: who answered, a fallback may) or REQUEST_EXCEPTION
+(start metadata + kind, reason, stacktrace). Each event gets its own metadata; none changes after dispatch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 import traceback
 from collections.abc import AsyncGenerator, Callable, Mapping
@@ -21,22 +17,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from . import telemetry
 from .config import Settings
 from .errors import GatewayError, NotFound, ProviderNotConfigured
+from .events import API_CHAT, REQUEST_EXCEPTION, REQUEST_START, REQUEST_STOP
 from .pricing import Pricing
 from .providers.base import Provider
 from .resilience import Resilience
 from .types import ChatChunk, ChatRequest, ChatResponse, Usage
 from .usage.store import UsageRecord, UsageStore
 
-__all__ = ["Completion", "Gateway", "START", "STOP", "EXCEPTION"]
-
-START = ("req_llm_gateway", "request", "start")
-STOP = ("req_llm_gateway", "request", "stop")
-EXCEPTION = ("req_llm_gateway", "request", "exception")
+__all__ = ["Completion", "Gateway"]
 
 _UTC = dt.timezone.utc
+# `request_ref`: unique per request in this process, unlike `request_id`, which the client may choose.
+_refs = itertools.count(1)
 
 
 @dataclass(slots=True)
@@ -58,6 +55,7 @@ class Gateway:
         *,
         wall_clock: Callable[[], float] = time.time,
         resilience: Resilience | None = None,
+        app: str = "",
     ) -> None:
         self.settings = settings
         self.providers = providers
@@ -65,7 +63,9 @@ class Gateway:
         self.usage = usage
         self.wall_clock = wall_clock
         self._aliases = dict(settings.aliases)
+        self.app = app  # the `app` metadata key: which create_app() emitted an event
         self.resilience = resilience or Resilience(settings, self.resolve)
+        self.resilience.app = app
 
     def resolve(self, req: ChatRequest) -> Provider:
         """The provider for `req`, or `NotFound` / `ProviderNotConfigured` saying what to do."""
@@ -82,9 +82,10 @@ class Gateway:
             )
         return provider
 
-    def _meta(self, provider: str, req: ChatRequest, request_id: str,
+    def _meta(self, provider: str, req: ChatRequest, request_id: str, api: str,
               extra: Mapping[str, Any] | None) -> dict[str, Any]:
-        meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": req.stream}
+        meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": req.stream,
+                "api": api, "app": self.app, "request_ref": next(_refs)}
         if extra:
             meta.update(extra)
         return meta
@@ -105,7 +106,8 @@ class Gateway:
         self.usage.record(UsageRecord(date, provider, model, ok, usage, cost, duration_ns / 1e6, key_name))
 
     def _stop(self, meta: dict[str, Any], duration: int, usage: Usage | None, cost: Decimal | None,
-              upstream_ns: int, finish_reasons: list[str], extra: dict[str, Any] | None = None) -> None:
+              upstream_ns: int, finish_reasons: list[str], used: tuple[str, str],
+              extra: dict[str, Any] | None = None) -> None:
         u = usage or Usage()
         measurements = {
             "duration": duration, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
@@ -115,22 +117,23 @@ class Gateway:
         }
         if extra:
             measurements.update(extra)
-        meta["finish_reasons"] = finish_reasons
-        telemetry.execute(STOP, measurements, meta)
+        telemetry.execute(REQUEST_STOP, measurements, {
+            **meta, "finish_reasons": tuple(finish_reasons), "provider_used": used[0], "model_used": used[1]})
 
     def _exception(self, meta: dict[str, Any], duration: int, upstream_ns: int, exc: BaseException) -> None:
         kind = "error" if isinstance(exc, Exception) else "exit"
         telemetry.execute(
-            EXCEPTION,
+            REQUEST_EXCEPTION,
             {"duration": duration, "upstream_duration": upstream_ns},
             {**meta, "kind": kind, "reason": exc, "stacktrace": traceback.extract_tb(exc.__traceback__)},
         )
 
     async def complete(self, req: ChatRequest, request_id: str, key_name: str = "",
-                       meta: Mapping[str, Any] | None = None) -> Completion:
-        """Answer a non-stream request: one start, then one stop or exception event.
-        `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`)."""
-        provider, meta_, start = self._begin(req, request_id, meta)
+                       meta: Mapping[str, Any] | None = None, *, api: str = API_CHAT) -> Completion:
+        """Answer a non-stream request: one start, then one stop or exception event (kind "exit" when
+        the caller cancels it: the client went away). `api` names the client API it came through
+        (`events.APIS`); `meta` adds keys to the events' metadata (the app passes a `traceparent`)."""
+        provider, meta_, start = self._begin(req, request_id, api, meta)
         t0 = time.monotonic_ns()
         try:
             response, used = await self.resilience.complete(provider, req, request_id)
@@ -145,17 +148,17 @@ class Gateway:
         cost = self.pricing.cost(pid, model, response.usage)
         latency_ms = duration / 1e6
         self._record(pid, model, True, response.usage, cost, duration, key_name)
-        meta_.update(provider_used=pid, model_used=model)
-        self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons)
+        self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons,
+                   (pid, model))
         origin = f"{provider.id}:{req.model}" if used.fallback else None
         return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin), t1 - t0)
 
-    def _begin(self, req: ChatRequest, request_id: str,
+    def _begin(self, req: ChatRequest, request_id: str, api: str,
                extra: Mapping[str, Any] | None) -> tuple[Provider, dict[str, Any], int]:
         start = time.monotonic_ns()
         name = self._aliases.get(req.provider, req.provider)
-        meta = self._meta(name, req, request_id, extra)
-        telemetry.execute(START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
+        meta = self._meta(name, req, request_id, api, extra)
+        telemetry.execute(REQUEST_START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
         try:
             provider = self.resolve(req)
         except GatewayError as exc:
@@ -164,10 +167,11 @@ class Gateway:
         return provider, meta, start
 
     async def stream(self, req: ChatRequest, request_id: str, key_name: str = "",
-                     meta: Mapping[str, Any] | None = None) -> AsyncGenerator[ChatChunk, None]:
+                     meta: Mapping[str, Any] | None = None, *, api: str = API_CHAT) -> AsyncGenerator[ChatChunk, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
-        (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way."""
-        provider, meta, start = self._begin(req, request_id, meta)
+        (`stream_options.include_usage`), as a final chunk with `choices: []` carrying `x_req_llm`;
+        usage is recorded either way. `time_to_first_token` is the first chunk with output in it."""
+        provider, meta, start = self._begin(req, request_id, api, meta)
         usage: Usage | None = None
         cost: Decimal | None = None
         finish: list[str] = []
@@ -178,13 +182,12 @@ class Gateway:
         try:
             used, first, chunks = await self.resilience.open_stream(provider, req, request_id)
         except BaseException as exc:
-            duration = time.monotonic_ns() - start
-            self._exception(meta, duration, duration, exc)
-            self._record(pid, model, False, None, None, duration, key_name)
+            failed_at = time.monotonic_ns()
+            self._exception(meta, failed_at - start, failed_at - t0, exc)
+            self._record(pid, model, False, None, None, failed_at - start, key_name)
             raise
         pid, model = used.provider.id, used.req.model
         origin = f"{provider.id}:{req.model}" if used.fallback else None
-        meta.update(provider_used=pid, model_used=model)
         first_at = time.monotonic_ns()
         try:
             try:
@@ -199,15 +202,17 @@ class Gateway:
                             break
                         t1 = time.monotonic_ns()
                     upstream_ns += t1 - t0
-                    if not ttft:
+                    if not ttft and _carries_output(chunk):
                         ttft = t1 - start
                     if chunk.finish_reason:
                         finish.append(chunk.finish_reason)
                     if chunk.usage is not None:
                         usage = chunk.usage
                         cost = self.pricing.cost(pid, model, usage)
-                        if not self._shape_usage_chunk(chunk, req, pid, (t1 - start) / 1e6, cost, origin):
-                            continue
+                        shaped = self._shape_usage_chunk(chunk, req, pid, (t1 - start) / 1e6, cost, origin)
+                        for part in shaped:
+                            yield part
+                        continue
                     yield chunk
             finally:
                 await chunks.aclose()
@@ -219,18 +224,43 @@ class Gateway:
             raise
         duration = time.monotonic_ns() - start
         self._record(pid, model, True, usage, cost, duration, key_name)
-        self._stop(meta, duration, usage, cost, upstream_ns, finish, {"time_to_first_token": ttft})
+        self._stop(meta, duration, usage, cost, upstream_ns, finish, (pid, model),
+                   {"time_to_first_token": ttft} if ttft else None)
 
     def _shape_usage_chunk(self, chunk: ChatChunk, req: ChatRequest, provider: str, latency_ms: float,
-                           cost: Decimal | None, origin: str | None = None) -> bool:
-        """Make the usage chunk what the client asked for; False means drop it."""
+                           cost: Decimal | None, origin: str | None = None) -> tuple[ChatChunk, ...]:
+        """What the client gets of a chunk carrying usage: without usage when it did not ask for it
+        (nothing if the chunk had nothing else), else usage on a final chunk of its own with
+        `choices: []`, as OpenAI sends it (an upstream may put usage on its last content chunk)."""
+        obj = chunk.as_obj()
         if not req.include_usage:
-            obj = chunk.as_obj()
             if not obj.get("choices"):
-                return False
+                return ()
             obj.pop("usage", None)
-            return True
+            return (chunk,)
         ext = self._extension(provider, latency_ms, cost, origin)
+        parts: tuple[ChatChunk, ...] = ()
+        if obj.get("choices"):
+            usage_obj = {k: v for k, v in obj.items() if k != "choices"}
+            usage_obj["choices"] = []
+            obj.pop("usage", None)
+            parts = (chunk,)
+            chunk = ChatChunk(obj=usage_obj, usage=chunk.usage)
+            obj = usage_obj
         if ext is not None:
-            chunk.as_obj()["x_req_llm"] = ext
-        return True
+            obj["x_req_llm"] = ext
+        return (*parts, chunk)
+
+
+_OUTPUT_KEYS = ("content", "tool_calls", "function_call", "reasoning_content", "reasoning", "refusal")
+
+
+def _carries_output(chunk: ChatChunk) -> bool:
+    """True for a chunk with text, a tool call or reasoning in it (not a role-only or empty delta):
+    what time to first token waits for. Parses a relayed chunk only until the first such chunk."""
+    obj = chunk.obj if chunk.obj is not None else orjson.loads(chunk.data or b"{}")
+    for choice in obj.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(delta.get(k) for k in _OUTPUT_KEYS):
+            return True
+    return False

@@ -26,15 +26,14 @@ from . import telemetry
 from .circuit import Breakers
 from .config import ConfigError, Settings
 from .errors import CircuitOpen, GatewayError, UpstreamError, UpstreamTimeout
+from .events import UPSTREAM_ATTEMPT as ATTEMPT
+from .events import UPSTREAM_FALLBACK as FALLBACK
+from .events import UPSTREAM_RETRY as RETRY
 from .providers.base import Provider
 from .types import ChatChunk, ChatRequest, ChatResponse, split_model
 
 __all__ = ["ATTEMPT", "FALLBACK", "RETRY", "Resilience", "Target", "parse_fallbacks", "worth_falling_back",
            "worth_retrying"]
-
-ATTEMPT = ("req_llm_gateway", "upstream", "attempt")
-RETRY = ("req_llm_gateway", "upstream", "retry")
-FALLBACK = ("req_llm_gateway", "upstream", "fallback")
 
 T = TypeVar("T")
 Opened = tuple[AsyncGenerator[ChatChunk, None], ChatChunk | None]
@@ -109,6 +108,7 @@ class Resilience:
         self.breakers = breakers or Breakers(settings.circuit_failures, settings.circuit_cooldown)
         self.sleep = sleep
         self.jitter = jitter
+        self.app = ""  # the `app` metadata key of its events; the Gateway sets it
 
     async def complete(self, provider: Provider, req: ChatRequest, request_id: str) -> tuple[ChatResponse, Target]:
         """The first answer of the chain (the model asked for, then its fallbacks), with who gave it."""
@@ -141,7 +141,7 @@ class Resilience:
 
     async def _run(self, provider: Provider, req: ChatRequest, request_id: str,
                    once: Callable[[Target], Awaitable[T]]) -> tuple[T, Target]:
-        meta = {"request_id": request_id, "stream": req.stream}
+        meta = {"request_id": request_id, "stream": req.stream, "app": self.app}
         failed: GatewayError | None = None  # the last error an upstream gave: what the client gets
         last: GatewayError | None = None  # why the previous target gave up
         previous: Target | None = None

@@ -72,7 +72,7 @@ def test_success_span_follows_the_genai_semantic_conventions(otel: Otel, gw: Any
         "gen_ai.response.model": "demo", "gen_ai.usage.input_tokens": HI_PROMPT,
         "gen_ai.usage.output_tokens": HI_COMPLETION, "gen_ai.response.finish_reasons": ("stop",),
         "req_llm_gateway.provider": "demo", "req_llm_gateway.request_id": r.headers["x-request-id"],
-        "req_llm_gateway.stream": False, "req_llm_gateway.cost_usd": pytest.approx(0.000034),
+        "req_llm_gateway.stream": False, "req_llm_gateway.api": "openai.chat", "req_llm_gateway.cost_usd": pytest.approx(0.000034),
     }
     assert span.parent is None  # no traceparent came in
 

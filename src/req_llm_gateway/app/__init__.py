@@ -55,13 +55,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     if budgets := token_limits(settings):
         usage = TokenMeter(usage, limiter, budgets)
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
-    gateway = Gateway(settings, providers, pricing, usage)
+    observability = setup_observability(settings)  # names this app: the `app` key of its events
+    gateway = Gateway(settings, providers, pricing, usage, app=observability.app)
     breakers = shared_breakers(settings)  # replicas on one Redis share circuit state
     if breakers is not None:
         gateway.resilience = Resilience(settings, gateway.resolve, breakers=breakers)
+        gateway.resilience.app = observability.app
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
     readiness = Readiness(usage, limiter, fail_open=settings.rate_limit_fail_open)
-    observability = setup_observability(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), *security_middleware(settings, limiter)],
+        middleware=[Middleware(RequestIdMiddleware, name=observability.app), *security_middleware(settings, limiter)],
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )

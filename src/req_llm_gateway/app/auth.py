@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..config import ConfigError, KeySpec, Settings
 from ..errors import RateLimited, Unauthorized
 from ..ratelimit import Limit, Limiter, LimiterUnavailable
+from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
 __all__ = ["AuthMiddleware", "KeyRing", "bearer_token", "client_keys", "model_allowed", "route_path"]
@@ -119,6 +120,7 @@ class AuthMiddleware:
                 err = Unauthorized("Incorrect API key provided.")
             if await self._too_many_failures(scope, send):
                 return
+            rejected(scope, err)
             await send_bytes(send, 401, error_body(err, False, Redactor()), [_CHALLENGE])
             return
         await self.app(scope, receive, send)
@@ -136,6 +138,7 @@ class AuthMiddleware:
             return False
         err = RateLimited("Too many requests with a missing or wrong API key; retry later.",
                           retry_after=max(decision.reset, 0.001))
+        rejected(scope, err)
         await send_bytes(send, 429, error_body(err, False, Redactor()), _encode(err.headers()))
         return True
 

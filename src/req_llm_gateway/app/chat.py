@@ -1,5 +1,6 @@
 """`POST /v1/chat/completions` as a plain ASGI endpoint: read and validate the body, call the
-gateway, answer with JSON or relay the SSE stream chunk by chunk."""
+gateway, answer with JSON or relay the SSE stream chunk by chunk. A request refused before it reaches
+the gateway emits the rejected event; a client that goes away cancels the upstream call, stream or not."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from ..errors import BadRequest, Forbidden, GatewayError, PayloadTooLarge, RequestTimeout
-from ..gateway import Gateway
+from ..gateway import Completion, Gateway
 from ..types import ChatRequest
 from .auth import model_allowed
+from .rejections import rejected
 from .responses import DONE, Redactor, encode_completion, error_body, send_bytes, sse_error, sse_event
 
 __all__ = ["ChatCompletions", "read_body"]
@@ -84,6 +86,7 @@ class ChatCompletions:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
+        routed = False
         try:
             body = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             t_body = time.monotonic_ns()
@@ -99,11 +102,17 @@ class ChatCompletions:
                 if not model_allowed(spec, provider, req.model):
                     raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
             meta = trace_context(scope)
+            routed = True
             if req.stream:
                 await self._stream(req, rid, key_name, receive, send, meta)
                 return
-            completion = await self.gateway.complete(req, rid, key_name, meta)
+            answered = await self._complete(req, rid, key_name, receive, meta)
+            if answered is None:  # the client went away: nobody to answer
+                return
+            completion = answered
         except GatewayError as err:
+            if not routed:
+                rejected(scope, err)
             await self.send_error(send, err)
             return
         except asyncio.CancelledError:
@@ -116,6 +125,32 @@ class ChatCompletions:
         # The gateway's own time on this request: everything since the body arrived but the upstream wait.
         overhead_ms = (time.monotonic_ns() - t_body - completion.upstream_ns) / 1e6
         await send_bytes(send, 200, body, [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms)])
+
+    async def _complete(self, req: ChatRequest, rid: str, key_name: str, receive: Receive,
+                        meta: dict[str, str] | None) -> Completion | None:
+        """The gateway's answer, or None when the client disconnected first: then the upstream call is
+        cancelled (the gateway reports it as an exception of kind "exit" and records failed usage)."""
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        async def watch_client() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            task.cancel()
+
+        watcher = asyncio.create_task(watch_client())
+        try:
+            return await self.gateway.complete(req, rid, key_name, meta)
+        except asyncio.CancelledError:
+            if not gone:
+                raise
+            task.uncancel()
+            return None
+        finally:
+            watcher.cancel()
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
         headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]

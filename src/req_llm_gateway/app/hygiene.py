@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import GatewayError, HeadersTooLarge
+from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
 __all__ = ["HeaderLimitMiddleware", "server_error"]
@@ -31,6 +32,7 @@ class HeaderLimitMiddleware:
             size += sum(len(k) + len(v) + 4 for k, v in scope["headers"])
             if size > self.max_bytes:
                 err = HeadersTooLarge(f"The request headers are larger than the limit of {self.max_bytes} bytes.")
+                rejected(scope, err)
                 await send_bytes(send, err.status, error_body(err, False, Redactor()))
                 return
         await self.app(scope, receive, send)

@@ -44,10 +44,12 @@ def request_id_of(scope: Scope) -> str:
 
 
 class RequestIdMiddleware:
-    """Puts `request_id` in `scope["state"]` and an `x-request-id` header on the response."""
+    """Puts `request_id` (and the app's name, `app`: the events' metadata key) in `scope["state"]`, and
+    an `x-request-id` header on the response."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, name: str = "") -> None:
         self.app = app
+        self.name = name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,6 +58,7 @@ class RequestIdMiddleware:
         rid = request_id_of(scope)
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = rid
+        state["app"] = self.name
         header = (b"x-request-id", rid.encode())
 
         async def send_with_id(message: Message) -> None:
