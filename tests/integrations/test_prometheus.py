@@ -170,7 +170,7 @@ def test_two_apps_count_only_their_own_traffic_and_detach_their_handlers_at_shut
         assert value(scrape(a.url), "req_llm_gateway_requests_total", **DEMO, outcome="success") == 3
         # each app's own metrics count only its own traffic, as its /v1/usage does
         assert value(scrape(b.url), "req_llm_gateway_requests_total", **DEMO, outcome="success") is None
-        assert httpx.get(b.url + "/v1/usage").json()["data"] == []
+        assert httpx.get(b.url + "/v1/usage").json()["rows"] == []
         # a handler attached with telemetry.attach sees every app's events, told apart by `app`
         assert [md["app"] for md in seen] == [getattr(a, "app").state.observability.app] * 3
     assert ours() == before
