@@ -72,7 +72,7 @@ def _logging() -> Callable[[], None]:
     logger = logging.getLogger("bench.requests")
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    sink = open(os.devnull, "w")  # noqa: SIM115 - closed by the returned teardown
+    sink = open(os.devnull, "w")
     handler = logging.StreamHandler(sink)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)

@@ -12,14 +12,20 @@ import pytest
 from req_llm_gateway import Settings, telemetry
 from req_llm_gateway.circuit import STATE, Breakers
 from req_llm_gateway.config import ConfigError, Endpoint
-from req_llm_gateway.errors import (BadRequest, CircuitOpen, GatewayError, UpstreamError, UpstreamTimeout,
-                                    UpstreamUnavailable)
+from req_llm_gateway.errors import (
+    BadRequest,
+    CircuitOpen,
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from req_llm_gateway.events import REQUEST_STOP as STOP
-from req_llm_gateway.gateway import Gateway
-from req_llm_gateway.pricing import Pricing
 from req_llm_gateway.events import UPSTREAM_ATTEMPT as ATTEMPT
 from req_llm_gateway.events import UPSTREAM_FALLBACK as FALLBACK
 from req_llm_gateway.events import UPSTREAM_RETRY as RETRY
+from req_llm_gateway.gateway import Gateway
+from req_llm_gateway.pricing import Pricing
 from req_llm_gateway.resilience import Resilience, parse_fallbacks
 from req_llm_gateway.types import ChatChunk, ChatRequest, ChatResponse, Usage
 from req_llm_gateway.usage.memory import MemoryUsageStore

@@ -50,7 +50,7 @@ def test_detach_removes_every_event_of_the_handler_and_unknown_id_raises() -> No
 
 
 def test_list_handlers_filters_by_prefix_one_entry_per_event() -> None:
-    fn = lambda *a: None  # noqa: E731
+    fn = lambda *a: None
     telemetry.attach_many("m", [("req", "a", "start"), ("req", "a", "stop"), ("other",)], fn, "c")
     listed = telemetry.list_handlers(("req", "a"))
     assert sorted(h["event_name"] for h in listed) == [("req", "a", "start"), ("req", "a", "stop")]

@@ -109,14 +109,14 @@ class SharedBreakers(Breakers):
         pipe = self.client.pipeline(transaction=False)
         for b in breakers:
             pipe.pttl(self.prefix + b.provider)
-        for b, ttl in zip(breakers, await pipe.execute()):
+        for b, ttl in zip(breakers, await pipe.execute(), strict=True):
             if ttl is not None and ttl > 0:
                 b.adopt(ttl / 1000)
 
     async def _sync_quietly(self) -> None:
         try:
             await self.sync()
-        except Exception as exc:  # noqa: BLE001 - background work must survive Redis going away
+        except Exception as exc:
             now = time.monotonic()
             if now - self._warned >= _WARN_EVERY:
                 self._warned = now

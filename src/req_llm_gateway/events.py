@@ -46,6 +46,8 @@ class EventSpec:
 _START_META = ("provider", "model", "request_id", "stream", "api", "app", "request_ref")
 
 # The contract. Every listed key is present on every emission; `optional` keys only when they apply.
+# `app` names the create_app() that emitted the event (None: below any app, e.g. `serve`'s socket guard);
+# `request_ref` is unique per request in the process (`request_id` is the client's, and may repeat).
 CATALOGUE: tuple[EventSpec, ...] = (
     EventSpec(REQUEST_START, ("system_time", "monotonic_time"), _START_META,
               "a model-call request passed admission and is about to be routed",

@@ -31,7 +31,7 @@ from .usage.store import UsageRecord, UsageStore
 
 __all__ = ["Completion", "Gateway"]
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 # `request_ref`: unique per request in this process, unlike `request_id`, which the client may choose.
 _refs = itertools.count(1)
 

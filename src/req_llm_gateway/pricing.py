@@ -22,7 +22,7 @@ __all__ = ["CATALOGUE_PROVIDER", "PriceError", "PriceRefresh", "Pricing", "Rates
 _log = logging.getLogger(__name__)
 _MILLION = Decimal(1_000_000)
 _THOUSAND = Decimal(1_000)
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 # Gateway provider id -> genai-prices provider id (the catalogue's own ids).
 CATALOGUE_PROVIDER: Mapping[str, str] = {

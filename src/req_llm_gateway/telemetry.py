@@ -123,7 +123,7 @@ def execute(event_name: Sequence[str], measurements: Mapping[str, Any], metadata
             h.function(h.event_name, meas, meta, h.config)
         except _PROPAGATE:
             raise
-        except BaseException as exc:  # noqa: BLE001 - as Erlang: a handler never breaks the code that emits
+        except BaseException as exc:
             _on_failure(h, exc)
 
 

@@ -158,8 +158,8 @@ def test_two_apps_count_only_their_own_traffic_and_detach_their_handlers_at_shut
     before = ours()
     with serve_gateway() as a, serve_gateway() as b:
         assert len(ours() - before) == 2
-        a_reg = getattr(a, "app").state.observability.prometheus.registry
-        assert a_reg is not getattr(b, "app").state.observability.prometheus.registry
+        a_reg = a.app.state.observability.prometheus.registry
+        assert a_reg is not b.app.state.observability.prometheus.registry
         seen: list[Any] = []
         telemetry.attach("user-handler", ("req_llm_gateway", "request", "stop"), lambda *e: seen.append(e[2]))
         try:
@@ -172,7 +172,7 @@ def test_two_apps_count_only_their_own_traffic_and_detach_their_handlers_at_shut
         assert value(scrape(b.url), "req_llm_gateway_requests_total", **DEMO, outcome="success") is None
         assert httpx.get(b.url + "/v1/usage").json()["rows"] == []
         # a handler attached with telemetry.attach sees every app's events, told apart by `app`
-        assert [md["app"] for md in seen] == [getattr(a, "app").state.observability.app] * 3
+        assert [md["app"] for md in seen] == [a.app.state.observability.app] * 3
     assert ours() == before
 
 

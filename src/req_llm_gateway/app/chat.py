@@ -44,7 +44,7 @@ def trace_context(scope: Scope) -> dict[str, str] | None:
     return found
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float | None = None) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
     """The whole request body, or `PayloadTooLarge` as soon as it passes `limit` bytes, or
     `RequestTimeout` when the client takes longer than `timeout` seconds to send it."""
     try:

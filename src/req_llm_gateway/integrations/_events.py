@@ -45,8 +45,9 @@ def format_cost(cost: Decimal | None) -> str:
 def attach_weak(handler_id: Any, events: Sequence[Sequence[str]], owner: object, method: str,
                 app: str | None = None) -> None:
     """Attach `owner.<method>` without keeping `owner` alive: once it is garbage collected (an app that
-    was dropped without a shutdown), the handler detaches itself on its next event. With `app`, only
-    events whose metadata names that app (`"app"`) reach it."""
+    was dropped without a shutdown), the handler detaches itself on its next event. With `app`, events
+    whose metadata names another app (`"app"`) do not reach it; those naming none (`None`, or no key:
+    emitted below any app, such as the server's socket guard) do."""
     ref = weakref.ref(owner)
     name = method
 
@@ -56,7 +57,7 @@ def attach_weak(handler_id: Any, events: Sequence[Sequence[str]], owner: object,
             with contextlib.suppress(telemetry.HandlerNotFoundError):
                 telemetry.detach(handler_id)
             return
-        if app is not None and metadata.get("app") != app:
+        if app is not None and metadata.get("app", app) not in (app, None):
             return
         fn: Callable[..., None] = getattr(target, name)
         fn(event, measurements, metadata, config)
@@ -66,7 +67,7 @@ def attach_weak(handler_id: Any, events: Sequence[Sequence[str]], owner: object,
 
 def _only(app: str, fn: Callable[..., None]) -> telemetry.Handler:
     def handler(event: Any, measurements: Mapping[str, Any], metadata: Mapping[str, Any], config: Any) -> None:
-        if metadata.get("app") == app:
+        if metadata.get("app", app) in (app, None):
             fn(event, measurements, metadata, config)
 
     return handler

@@ -7,9 +7,8 @@ Never logged: message contents, keys, and the text of upstream errors (it may qu
 from __future__ import annotations
 
 import logging
-from typing import Any
-
 from collections.abc import Mapping
+from typing import Any
 
 from .. import telemetry
 from ..events import REQUEST_EVENTS

@@ -6,10 +6,9 @@ Counts completed requests, their exact `Decimal` cost and their tokens, safely f
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypedDict
-
-from collections.abc import Mapping
 
 from .. import telemetry
 from ..events import REQUEST_STOP as STOP
