@@ -117,7 +117,8 @@ class OpenTelemetry(Attachable):
         attrs = self._attrs.get(key)
         if attrs is None:
             used_provider = md.get("provider_used") or provider
-            request_model = self.guard.labels(provider, asked, ok)[1]
+            # a success admits the model that answered, not one that failed before a fallback
+            request_model = self.guard.labels(provider, asked, ok and answered == asked)[1]
             response_model = self.guard.labels(used_provider, answered, ok)[1]
             base = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider_name(used_provider),
                     "gen_ai.request.model": request_model, "gen_ai.response.model": response_model}
