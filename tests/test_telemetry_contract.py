@@ -347,7 +347,8 @@ def test_in_process_every_path_emits_exactly_its_events_and_moves_exactly_its_se
             before = scrape(gw.url)
             with telemetry.capture(OBSERVED) as events:
                 path.run(gw.url)
-                until(lambda n=len(path.events): len(events) >= n)
+                wanted = len(path.events)
+                until(lambda n=wanted: len(events) >= n)
                 time.sleep(0.1)  # nothing more may come
             assert [e.event[-1] for e in events] == path.events, path.name
             for e in events:
