@@ -232,13 +232,16 @@ class Gateway:
         """What the client gets of a chunk carrying usage: without usage when it did not ask for it
         (nothing if the chunk had nothing else), else usage on a final chunk of its own with
         `choices: []`, as OpenAI sends it (an upstream may put usage on its last content chunk)."""
-        obj = chunk.as_obj()
+        seen = chunk.obj if chunk.obj is not None else orjson.loads(chunk.data or b"{}")
         if not req.include_usage:
-            if not obj.get("choices"):
+            if not seen.get("choices"):
                 return ()
-            obj.pop("usage", None)
+            chunk.as_obj().pop("usage", None)
             return (chunk,)
         ext = self._extension(provider, latency_ms, cost, origin)
+        if ext is None and not seen.get("choices"):
+            return (chunk,)  # already what the client asked for: relayed as it came
+        obj = chunk.as_obj()
         parts: tuple[ChatChunk, ...] = ()
         if obj.get("choices"):
             usage_obj = {k: v for k, v in obj.items() if k != "choices"}
