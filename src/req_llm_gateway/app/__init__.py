@@ -24,6 +24,7 @@ from ..ratelimit import open_limiter
 from ..resilience import Resilience
 from ..usage import open_store
 from .chat import ChatCompletions
+from .embeddings import Embeddings
 from .hygiene import server_error
 from .limits import TokenMeter, token_limits
 from .middleware import RequestIdMiddleware
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     routes = [
         Route("/v1/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
         Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
+        Route("/v1/embeddings", Embeddings(gateway, redact), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),

@@ -141,6 +141,18 @@ class HttpProvider:
             return UpstreamError(f"The {self.id} provider's response could not be read.", upstream_body=repr(exc))
         raise exc
 
+    async def exchange(self, up: UpstreamRequest) -> tuple[int, Mapping[str, str], bytes]:
+        """POST `up` and read the whole answer: (status, headers, body). For calls other than chat
+        (embeddings) whose wire format is not a `WireFormat`."""
+        resp = await self._post(up)
+        try:
+            body = await resp.read()
+        except Exception as exc:
+            raise self._transport_error(exc) from exc
+        finally:
+            resp.release()
+        return resp.status, resp.headers, body
+
     async def complete(self, req: ChatRequest) -> ChatResponse:
         up = self.wire.build(req, self.endpoint)
         resp = await self._post(up)
