@@ -35,7 +35,8 @@ def test_the_example_prints_what_its_comments_say() -> None:
 
 
 def matrix() -> dict[str, dict[str, str]]:
-    rows = [line for line in section().splitlines() if line.startswith("| ") and not line.startswith("| provider")]
+    part = section().split("### The embedding providers")[1].split("\n### ")[0]
+    rows = [line for line in part.splitlines() if line.startswith("| ") and not line.startswith("| provider")]
     out = {}
     for line in rows:
         cells = [c.strip() for c in line.strip("|").split("|")]
