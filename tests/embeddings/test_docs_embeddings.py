@@ -25,7 +25,7 @@ def section() -> str:
 
 
 def test_the_example_prints_what_its_comments_say() -> None:
-    code = re.search(r"```python\n(.*?)```", section(), re.S).group(1)  # type: ignore[union-attr]
+    code = re.search(r"```python\n(.*?)```", section(), re.DOTALL).group(1)  # type: ignore[union-attr]
     expected = [line.split("# ")[1].strip() for line in code.splitlines() if "print(" in line]
     with serve_gateway() as gw:
         out = io.StringIO()

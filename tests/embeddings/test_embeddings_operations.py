@@ -13,7 +13,12 @@ import openai
 import pytest
 
 from req_llm_gateway import telemetry
-from req_llm_gateway.events import REQUEST_EXCEPTION, REQUEST_START, REQUEST_STOP, UPSTREAM_ATTEMPT
+from req_llm_gateway.events import (
+    REQUEST_EXCEPTION,
+    REQUEST_START,
+    REQUEST_STOP,
+    UPSTREAM_ATTEMPT,
+)
 
 from .targets import Fakes, gateway_for_all
 

@@ -162,7 +162,7 @@ def _embed_problem(model: str, body: object) -> str | None:
         if "titan-embed-text-v1" in model:
             extra = set(body) - {"inputText"}
         if extra:
-            return f"Malformed input request: extraneous key [{sorted(extra)[0]}] is not permitted"
+            return f"Malformed input request: extraneous key [{min(extra)}] is not permitted"
         if not isinstance(body.get("inputText"), str) or not body["inputText"]:
             return "Malformed input request: required key [inputText] not found"
         if body.get("dimensions", 1024) not in (256, 512, 1024):
@@ -173,7 +173,7 @@ def _embed_problem(model: str, body: object) -> str | None:
         if "embed-v4" not in model:
             extra |= {"output_dimension"} & set(body)
         if extra:
-            return f"Malformed input request: extraneous key [{sorted(extra)[0]}] is not permitted"
+            return f"Malformed input request: extraneous key [{min(extra)}] is not permitted"
         texts = body.get("texts")
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
             return "Malformed input request: required key [texts] not found"
