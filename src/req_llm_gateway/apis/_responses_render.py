@@ -75,7 +75,8 @@ class Context:
 def usage_json(u: Usage | None) -> Json:
     """Canonical usage as Responses reports it (cached inside input, reasoning inside output)."""
     u = u or Usage()
-    return {"input_tokens": u.prompt_tokens, "input_tokens_details": {"cached_tokens": u.cached_tokens},
+    return {"input_tokens": u.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": u.cached_tokens, "cache_write_tokens": u.cache_write_tokens},
             "output_tokens": u.completion_tokens, "output_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
             "total_tokens": u.total_tokens or u.prompt_tokens + u.completion_tokens}
 

@@ -48,9 +48,10 @@ def usage_of(usage: Any) -> Usage | None:
     prompt, completion = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
     details_in = usage.get("input_tokens_details")
     details_out = usage.get("output_tokens_details")
-    cached = _int(details_in.get("cached_tokens")) if isinstance(details_in, Mapping) else 0
+    details_in = details_in if isinstance(details_in, Mapping) else {}
     reasoning = _int(details_out.get("reasoning_tokens")) if isinstance(details_out, Mapping) else 0
-    return Usage(prompt, completion, _int(usage.get("total_tokens")) or prompt + completion, cached, 0, reasoning)
+    return Usage(prompt, completion, _int(usage.get("total_tokens")) or prompt + completion,
+                 _int(details_in.get("cached_tokens")), _int(details_in.get("cache_write_tokens")), reasoning)
 
 
 def _int(v: Any) -> int:
