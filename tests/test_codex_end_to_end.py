@@ -52,7 +52,7 @@ stream_max_retries = 0
 ''')
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "CODEX_HOME": str(home), "GW_KEY": GATEWAY_KEY}
     return subprocess.run([str(codex), "exec", "--skip-git-repo-check", "--sandbox", "danger-full-access", prompt],
-                          env=env, cwd=home, capture_output=True, text=True, timeout=180)
+                          env=env, cwd=home, capture_output=True, text=True, timeout=180, check=False)
 
 
 def gateway_env(fake_openai: RunningFake, fake_anthropic: RunningFake) -> dict[str, str]:

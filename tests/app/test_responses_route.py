@@ -88,10 +88,10 @@ def test_bridge_drops_hosted_tools_names_them_and_restores_namespaced_names(gate
     assert raw.headers["x-gateway-dropped-tools"] == "web_search"
     call = resp.output[0]
     assert call.type == "function_call" and (call.namespace, call.name) == ("multi_agent_v1", "spawn")
-    stop = [e.metadata for e in events if e.event == REQUEST_STOP][0]
+    stop = next(e.metadata for e in events if e.event == REQUEST_STOP)
     assert stop["api"] == "openai.responses" and stop["dropped_tools"] == ["web_search"]
     assert stop["responses_mode"] == "bridged"
-    start = [e.metadata for e in events if e.event == REQUEST_START][0]
+    start = next(e.metadata for e in events if e.event == REQUEST_START)
     assert start["api"] == "openai.responses"
 
 

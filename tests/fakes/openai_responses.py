@@ -18,7 +18,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .conversation import REASONING_TEXT, Conversation, Reply, Tool, Turn, json_pieces, reply_to, text_pieces
+from .conversation import (
+    REASONING_TEXT,
+    Conversation,
+    Reply,
+    Tool,
+    Turn,
+    json_pieces,
+    reply_to,
+    text_pieces,
+)
 from .script import Script
 from .streaming import before_answer, sse, stream_for
 

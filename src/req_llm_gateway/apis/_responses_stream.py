@@ -12,7 +12,14 @@ from typing import Any
 import orjson
 
 from ..types import ChatChunk, Json, Usage
-from ._responses_render import Context, call_item, custom_input, message_item, reasoning_item, text_part
+from ._responses_render import (
+    Context,
+    call_item,
+    custom_input,
+    message_item,
+    reasoning_item,
+    text_part,
+)
 
 __all__ = ["StreamTranslator"]
 
@@ -20,7 +27,7 @@ __all__ = ["StreamTranslator"]
 class _Open:
     """The output item being streamed: its index, its item object and the text gathered so far."""
 
-    __slots__ = ("index", "item", "kind", "key", "pieces")
+    __slots__ = ("index", "item", "key", "kind", "pieces")
 
     def __init__(self, index: int, item: Json, kind: str, key: int = -1) -> None:
         self.index, self.item, self.kind, self.key = index, item, kind, key

@@ -81,7 +81,7 @@ class StreamWatch:
     """Reads a relayed Responses stream for its terminal event, without touching the bytes: usage, status,
     and how many events went by (the `sequence_number` a gateway error event continues from)."""
 
-    __slots__ = ("_tail", "events", "status", "usage", "error")
+    __slots__ = ("_tail", "error", "events", "status", "usage")
 
     def __init__(self) -> None:
         self._tail = b""
