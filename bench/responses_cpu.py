@@ -25,8 +25,8 @@ CELLS: dict[str, tuple[str, bytes]] = {
     "chat json (pass-through)": ("/v1/chat/completions",
                                  b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'),
     "responses json (pass-through)": ("/v1/responses", b'{"model":"gpt-4o-mini","input":"hi","store":false}'),
-    "chat stream 20 chunks (pass-through)": ("/v1/chat/completions", b'{"model":"gpt-4o-mini","stream":true,'
-                                             b'"messages":[{"role":"user","content":"hi"}]}'),
+    "chat stream 20 chunks (pass-through)": ("/v1/chat/completions", (b'{"model":"gpt-4o-mini","stream":true,'
+                                             b'"messages":[{"role":"user","content":"hi"}]}')),
     "responses stream 20 deltas (pass-through)": ("/v1/responses",
                                                   b'{"model":"gpt-4o-mini","input":"hi","stream":true}'),
     "responses stream 20 chunks (bridged)": ("/v1/responses",
@@ -78,7 +78,19 @@ async def measure(app: Any, path: str, body: bytes, n: int) -> float:
     return (time.process_time() - cpu) / n * 1000
 
 
-async def main(n: int) -> None:
+async def run_cells(base: str, n: int) -> None:
+    settings = Settings.from_env({"OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": base + "/v1",
+                                  "GROQ_API_KEY": "gsk-bench", "GROQ_BASE_URL": base + "/v1",
+                                  "REQ_LLM_GATEWAY_USAGE_STORE": "memory://",
+                                  "REQ_LLM_GATEWAY_RATE_LIMIT": "100000000/minute"})
+    app = create_app(settings)
+    print(f"{'cell':45} CPU ms/request  (n={n})")
+    for name, (path, body) in CELLS.items():
+        print(f"{name:45} {await measure(app, path, body, n):.3f}")
+    await app.state.http.close()
+
+
+def main(n: int) -> None:
     port = free_port()
     mock = subprocess.Popen([sys.executable, str(Path(__file__).with_name("mock_upstream.py")), "--port", str(port)])
     try:
@@ -89,15 +101,7 @@ async def main(n: int) -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        settings = Settings.from_env({"OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": base + "/v1",
-                                      "GROQ_API_KEY": "gsk-bench", "GROQ_BASE_URL": base + "/v1",
-                                      "REQ_LLM_GATEWAY_USAGE_STORE": "memory://",
-                                      "REQ_LLM_GATEWAY_RATE_LIMIT": "100000000/minute"})
-        app = create_app(settings)
-        print(f"{'cell':45} CPU ms/request  (n={n})")
-        for name, (path, body) in CELLS.items():
-            print(f"{name:45} {await measure(app, path, body, n):.3f}")
-        await app.state.http.close()
+        asyncio.run(run_cells(base, n))
     finally:
         mock.terminate()
         mock.wait()
@@ -106,4 +110,4 @@ async def main(n: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400)
-    asyncio.run(main(parser.parse_args().requests))
+    main(parser.parse_args().requests)

@@ -64,7 +64,7 @@ class Responses:
             return
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception:  # noqa: BLE001 - the request boundary: an OpenAI-shaped 500, never a stack trace
             _log.exception("unexpected error in responses request %s", rid)
             await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
             return
@@ -103,7 +103,7 @@ class Responses:
             if not gone.is_set():
                 raise
             task.uncancel()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a stream in flight ends with an error event
             watcher.cancel()
             _log.exception("unexpected error in responses stream %s", rid)
             failure = GatewayError("The gateway failed unexpectedly; see its logs.")
