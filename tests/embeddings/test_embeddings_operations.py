@@ -46,6 +46,7 @@ def test_usage_and_cost_of_a_mixed_run_equal_the_hand_computed_decimal_totals(fa
         with pytest.raises(openai.BadRequestError):
             c.embeddings.create(model="openai:text-embedding-3-small-status-400", input="x")
         rows = {(r.provider, r.model): r for r in asyncio.run(gw.app.state.usage.get_all())}  # type: ignore[attr-defined]
+        served = httpx.get(gw.url + "/v1/usage").json()  # what the dashboard reads
 
     expected = {
         ("openai", "text-embedding-3-small"): (2, 8, 8 * OPENAI_SMALL / M),
@@ -64,6 +65,8 @@ def test_usage_and_cost_of_a_mixed_run_equal_the_hand_computed_decimal_totals(fa
     assert rows[("bedrock", "cohere.embed-v4:0")].unpriced_calls == 1
     assert rows[("openai", "text-embedding-3-small-status-400")].errors == 1
     assert rows[("openai", "text-embedding-3-small")].completion_tokens == 0
+    assert served["totals"]["cost_usd"] == "0.00001382"
+    assert {(r["provider"], r["model"]) for r in served["rows"]} == set(expected)
 
 
 def test_request_events_carry_the_api_and_the_decimal_cost(fakes: Fakes) -> None:
