@@ -9,6 +9,7 @@ Events (see docs/telemetry.md):
                                                   [time_to_first_token]}; start metadata + {finish_reasons,
                                                   provider_used, model_used} (who answered: a fallback may)
     ("req_llm_gateway", "request", "exception")  {duration, upstream_duration}; start metadata + {kind, reason, stacktrace}
+`embed` emits the same three (its stop adds the measurement `inputs`); the app adds `api` to the metadata.
 """
 
 from __future__ import annotations
