@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
     http = HttpClient()
     providers = build_providers(settings, http)
-    usage = open_store(settings.usage_store, settings.usage_flush_interval)
+    usage = open_store(settings.usage_store, settings.usage_flush_interval, settings.usage_journal_dir,
+                       settings.usage_spill_rows)
     limiter = open_limiter(settings.rate_limit_store, settings.rate_limit_prefix)
     if tpm := token_limits(settings):
         usage = TokenMeter(usage, limiter, tpm)
@@ -75,6 +76,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             breakers.start()
         refresh = PriceRefresh.start(settings.prices_refresh, settings.prices_url)  # opt-in only
         asyncio.get_running_loop().run_in_executor(None, pricing.warm)  # load the local catalogue off the loop
+        replay = getattr(usage, "replay_journal", None)  # usage spilled by a stop during a database outage
+        if replay is not None:
+            await replay()
         try:
             yield
         finally:
