@@ -226,7 +226,7 @@ class Budgets:
     async def _seed_one(self, spec: BudgetSpec, window: Window, line: Line) -> None:
         try:
             spent = await self._ledger_spent(spec, window)
-            await self.store.seed(line.counter, spent, line.keep_until)
+            await self.store.seed(line.counter, spent, line.keep_until, self.clock())
         except BudgetStoreUnavailable as exc:
             raise ServiceUnavailable(f"The budget store is unavailable; retry shortly. ({exc})", retry_after=1,
                                      code="budget_store_unavailable") from exc

@@ -29,7 +29,7 @@ local function purge(h, x, now)
 end
 """
 
-# KEYS: (hash, zset) per line. ARGV: hold id, now, expires_at, then (limit, amount, keep_until) per line.
+# KEYS: (hash, zset) per line. ARGV: hold id, now, expires_at, then (limit, amount, seconds to keep) per line.
 # Returns {allowed, refused line (1-based, 0 if none), spent1, held1, spent2, held2, ...} as seen.
 ADMIT = _PURGE + """
 local id, now, expires = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -56,8 +56,8 @@ if out[1] == 1 then
     redis.call('HSET', h, 'h:' .. id, amount)
     redis.call('ZADD', x, expires, id)
     if keep > 0 then
-      redis.call('EXPIREAT', h, math.ceil(keep))
-      redis.call('EXPIREAT', x, math.ceil(keep))
+      redis.call('EXPIRE', h, math.ceil(keep))
+      redis.call('EXPIRE', x, math.ceil(keep))
     end
   end
 end
@@ -93,15 +93,20 @@ end
 return out
 """
 
-# KEYS: the hash. ARGV: spent, keep_until.
+# KEYS: the hash. ARGV: spent, seconds to keep it (0: forever).
 SEED = """
 if redis.call('HSETNX', KEYS[1], 'spent', ARGV[1]) == 1 then
   redis.call('HSETNX', KEYS[1], 'held', 0)
   local keep = tonumber(ARGV[2])
-  if keep > 0 then redis.call('EXPIREAT', KEYS[1], math.ceil(keep)) end
+  if keep > 0 then redis.call('EXPIRE', KEYS[1], math.ceil(keep)) end
 end
 return 1
 """
+
+
+def _ttl(keep_until: float, now: float) -> int:
+    """Seconds from `now` (the gateway's clock, injectable) to `keep_until`; 0 means keep forever."""
+    return max(int(keep_until - now) + 1, 1) if keep_until else 0
 
 
 class RedisBudgetStore:
@@ -131,13 +136,13 @@ class RedisBudgetStore:
         except self._errors as exc:
             raise BudgetStoreUnavailable(f"the Redis budget store is unreachable: {type(exc).__name__}") from exc
 
-    async def seed(self, counter: str, spent: int, keep_until: float) -> None:
-        await self._call(self._seed, [f"{self.prefix}b:{counter}"], [spent, keep_until])
+    async def seed(self, counter: str, spent: int, keep_until: float, now: float) -> None:
+        await self._call(self._seed, [f"{self.prefix}b:{counter}"], [spent, _ttl(keep_until, now)])
 
     async def admit(self, hold_id: str, lines: Sequence[Line], expires_at: float, now: float) -> Admitted:
         args: list[Any] = [hold_id, repr(now), repr(expires_at)]
         for line in lines:
-            args += (line.limit, line.amount, repr(line.keep_until))
+            args += (line.limit, line.amount, _ttl(line.keep_until, now))
         out = await self._call(self._admit, self._keys([line.counter for line in lines]), args)
         seen = tuple((int(out[i]), int(out[i + 1])) for i in range(2, len(out), 2))
         return Admitted(bool(int(out[0])), int(out[1]) - 1, seen)

@@ -55,6 +55,9 @@ class SqlBudgetStore:
             conn = sqlite3.connect(self._target, timeout=self._timeout, isolation_level=None,
                                    check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
+        if self.postgres:  # replicas starting together must not race to create the tables
+            conn.execute("BEGIN")
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"req_llm_gateway_budgets:{self.counters}",))
         big = "BIGINT" if self.postgres else "INTEGER"
         real = "DOUBLE PRECISION" if self.postgres else "REAL"
         conn.execute(f"CREATE TABLE IF NOT EXISTS {self.counters} (counter TEXT PRIMARY KEY, "
@@ -62,6 +65,8 @@ class SqlBudgetStore:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {self.holds} (hold_id TEXT NOT NULL, counter TEXT NOT NULL, "
                      f"amount {big} NOT NULL, expires_at {real} NOT NULL, PRIMARY KEY (hold_id, counter))")
         conn.execute(f"CREATE INDEX IF NOT EXISTS {self.holds}_expiry ON {self.holds} (counter, expires_at)")
+        if self.postgres:
+            conn.execute("COMMIT")
         return conn
 
     def _tx(self, work: Callable[[Any], Any]) -> Any:
@@ -106,7 +111,7 @@ class SqlBudgetStore:
         self._x(conn, f"INSERT INTO {self.counters} (counter, spent, held, keep_until) VALUES (?, ?, 0, ?) "
                       "ON CONFLICT (counter) DO NOTHING", (counter, spent, keep_until))
 
-    async def seed(self, counter: str, spent: int, keep_until: float) -> None:
+    async def seed(self, counter: str, spent: int, keep_until: float, now: float) -> None:
         await asyncio.to_thread(self._tx, lambda conn: self._ensure(conn, counter, spent, keep_until))
 
     async def admit(self, hold_id: str, lines: Sequence[Line], expires_at: float, now: float) -> Admitted:

@@ -45,7 +45,7 @@ class Admitted:
 
 
 class BudgetStore(Protocol):
-    async def seed(self, counter: str, spent: int, keep_until: float) -> None:
+    async def seed(self, counter: str, spent: int, keep_until: float, now: float) -> None:
         """Create the counter with `spent` (from the usage ledger) unless it already exists."""
         ...
 
@@ -69,7 +69,7 @@ class MemoryBudgetStore:
         # order, so purging looks only at the oldest holds.
         self.holds: dict[str, tuple[float, dict[str, int]]] = {}
 
-    async def seed(self, counter: str, spent: int, keep_until: float) -> None:
+    async def seed(self, counter: str, spent: int, keep_until: float, now: float) -> None:
         self.counters.setdefault(counter, [spent, 0])
 
     def _purge(self, now: float) -> None:
