@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 import time
 import uuid
@@ -118,6 +119,9 @@ class Budgets:
         self.clock = clock
         self.seen: dict[str, tuple[BudgetSpec, int, int]] = {}  # spec id -> (spec, spent, limit), for gauges
         self._seeded: set[str] = set()
+        self._windows: dict[str, tuple[float, float, Window]] = {}  # kind -> (start, reset, window), cached
+        self._ids = itertools.count()
+        self._id_prefix = uuid.uuid4().hex[:12]
         self._seeding: dict[str, asyncio.Future[None]] = {}
 
     def estimate(self, provider: str, model: str, prompt_tokens: int, max_tokens: int | None) -> Decimal | None:
@@ -147,12 +151,11 @@ class Budgets:
             cost = Decimal(0)
         amount = to_units(cost)
         now = self.clock()
-        at = dt.datetime.fromtimestamp(now, _UTC)
-        windows = [window_at(s.window, at, self.plan.tz) for s in specs]
+        windows = [self._window(s.window, now) for s in specs]
         lines = [Line(f"{s.id}:{w.tag}", s.limit_units, amount,
                       w.reset.timestamp() + _KEEP if w.reset else 0.0) for s, w in zip(specs, windows)]
         await self._seed(specs, windows, lines)
-        hold_id = request_id + ":" + uuid.uuid4().hex[:12] if request_id else uuid.uuid4().hex
+        hold_id = f"{self._id_prefix}{next(self._ids)}"
         try:
             result = await self.store.admit(hold_id, lines, now + self.hold_ttl, now)
         except BudgetStoreUnavailable as exc:
@@ -165,6 +168,16 @@ class Budgets:
             raise self._refusal(statuses[result.refused], amount, request_id)
         after = [BudgetStatus(st.spec, st.window, st.spent, st.held + amount) for st in statuses]
         return Hold(self, hold_id, [line.counter for line in lines], _headers(after))
+
+    def _window(self, kind: str, now: float) -> Window:
+        """The window of `kind` holding `now`, computed once per window rather than per request."""
+        cached = self._windows.get(kind)
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        window = window_at(kind, dt.datetime.fromtimestamp(now, _UTC), self.plan.tz)
+        end = window.reset.timestamp() if window.reset else float("inf")
+        self._windows[kind] = (window.start.timestamp(), end, window)
+        return window
 
     def _refusal(self, st: BudgetStatus, amount: int, request_id: str) -> BudgetExceeded:
         spec = st.spec
@@ -196,8 +209,7 @@ class Budgets:
         if not specs:
             return []
         now = self.clock()
-        at = dt.datetime.fromtimestamp(now, _UTC)
-        windows = [window_at(s.window, at, self.plan.tz) for s in specs]
+        windows = [self._window(s.window, now) for s in specs]
         counters = [f"{s.id}:{w.tag}" for s, w in zip(specs, windows)]
         lines = [Line(c, s.limit_units, 0, w.reset.timestamp() + _KEEP if w.reset else 0.0)
                  for c, s, w in zip(counters, specs, windows)]
