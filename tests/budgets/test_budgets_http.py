@@ -235,3 +235,22 @@ def test_reads_do_not_use_up_the_model_call_limit(config: Path) -> None:
     assert statuses == [200] * 12 + [429] * 2
     assert reads == [200] * 28
     assert over.status_code == 429  # reads have a limit of their own, too
+
+
+@pytest.mark.parametrize(("budget", "says"), [
+    ('{ usd = 5, window = "day" }', 'usd must be a non-negative decimal string such as "5.00", got 5'),
+    ('{ usd = "5", window = "fortnight" }', "window must be one of day, week, month, total, got 'fortnight'"),
+    ('{ usd = "5", window = "day", cap = 1 }', "has unknown keys ['cap']; known: ['model', 'usd', 'window']"),
+])
+def test_a_bad_budget_stops_serve_with_exit_2_and_one_line(tmp_path: Path, budget: str, says: str) -> None:
+    import subprocess
+    import sys
+
+    from tests.processes import clean_env
+
+    config = tmp_path / "gw.toml"
+    config.write_text(f'[keys.alice]\nkey = "sk-alice"\nbudget = {budget}\n')
+    done = subprocess.run([sys.executable, "-m", "req_llm_gateway", "serve", "--config", str(config)],
+                          env=clean_env({}), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"req-llm-gateway: [keys.alice] budget {says}"
