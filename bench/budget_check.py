@@ -23,7 +23,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from req_llm_gateway.budgets import Budgets, BudgetStore, MemoryBudgetStore, open_budget_store
+from req_llm_gateway.budgets import (
+    Budgets,
+    BudgetStore,
+    MemoryBudgetStore,
+    open_budget_store,
+)
 from req_llm_gateway.budgets.config import BudgetPlan
 from req_llm_gateway.config import Settings
 from req_llm_gateway.pricing import Pricing

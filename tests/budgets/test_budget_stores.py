@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from req_llm_gateway.budgets import Budgets, BudgetStore, MemoryBudgetStore, open_budget_store
+from req_llm_gateway.budgets import (
+    Budgets,
+    BudgetStore,
+    MemoryBudgetStore,
+    open_budget_store,
+)
 from req_llm_gateway.budgets.config import BudgetPlan
 from req_llm_gateway.config import Settings
 from req_llm_gateway.errors import BudgetExceeded
@@ -152,7 +157,7 @@ def test_spent_survives_a_restart_through_the_usage_ledger(tmp_path: Path) -> No
         ledger = open_store(f"sqlite:///{tmp_path}/usage.db", 0.05)
         day = dt.datetime.fromtimestamp(NOON, dt.UTC).date()
         ledger.record(UsageRecord(day, "demo", "demo", True, Usage(100, 200), Decimal("0.3"), 1.0, "alice"))
-        ledger.record(UsageRecord(day - dt.timedelta(days=1), "demo", "demo", True, Usage(1, 1), Decimal("5"), 1.0, "alice"))
+        ledger.record(UsageRecord(day - dt.timedelta(days=1), "demo", "demo", True, Usage(1, 1), Decimal(5), 1.0, "alice"))
         await ledger.flush()
         b = budgets(tmp_path, MemoryBudgetStore(), Clock(), ledger=ledger)  # a fresh process: nothing in memory
         status = (await b.status("alice"))[0].to_json()

@@ -12,7 +12,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "budgets.md"
 
 def test_the_worked_example_in_the_budgets_docs_runs_and_prints_what_it_says(capsys: Any) -> None:
     blocks = [(DOC.read_text()[:m.start()].count("\n") + 2, m.group(1))
-              for m in re.finditer(r"^```python\n(.*?)^```$", DOC.read_text(), re.S | re.M)]
+              for m in re.finditer(r"^```python\n(.*?)^```$", DOC.read_text(), re.DOTALL | re.MULTILINE)]
     assert len(blocks) == 4
     namespace: dict[str, Any] = {"__name__": "docs_budgets"}
     try:

@@ -19,7 +19,6 @@ import httpx
 import psycopg
 
 from tests.processes import GatewayProcess
-from tests.redis_support import unique_prefix
 from tests.replicas.conftest import replicas
 from tests.replicas.services import PostgresCluster
 from tests.usage.databases import pg_url
@@ -37,7 +36,7 @@ rate_limit = "1000000/minute"
 budget = {{ usd = "0.05", window = "day" }}
 """
 AUTH = {"authorization": f"Bearer {KEY}"}
-WORDS = "the gateway counts every token of every request and keeps each budget exactly".split()
+WORDS = ["the", "gateway", "counts", "every", "token", "of", "every", "request", "and", "keeps", "each", "budget", "exactly"]
 
 
 def write(tmp_path: Path, config: str = CONFIG) -> Path:
