@@ -148,6 +148,7 @@ class Settings:
     budget_unpriced: str = "refuse"  # a model without a price, for a key with budgets: refuse | allow (cost 0)
     usage_journal_dir: str = "."  # where unwritten usage is spilled when the database is away at shutdown
     usage_spill_rows: int = 10000  # buffered rows past which usage is spilled to the journal during an outage
+    responses_strict_tools: bool = False  # /v1/responses bridge: refuse hosted tools (400) instead of dropping
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, config_path: str | Path | None = None) -> Settings:
@@ -249,6 +250,7 @@ class Settings:
             public_metrics=flag("PUBLIC_METRICS", True),
             public_dashboard=flag("PUBLIC_DASHBOARD", True),
             rate_limit_fail_open=flag("RATE_LIMIT_FAIL_OPEN", True),
+            responses_strict_tools=flag("RESPONSES_STRICT_TOOLS", False),
             auth_failure_limit=str(get("AUTH_FAILURE_LIMIT") or "20/minute"),
             rate_limit_prefix=str(get("RATE_LIMIT_PREFIX") or "req_llm_gateway:rl:"),
             tokens_per_minute=tpm or None,
