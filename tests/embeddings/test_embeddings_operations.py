@@ -136,3 +136,25 @@ def test_rate_limits_count_embeddings_requests(fakes: Fakes) -> None:
         with pytest.raises(openai.RateLimitError) as info:
             c.embeddings.create(model="demo:embed", input="a")
     assert info.value.response.headers["retry-after"]
+
+
+def test_budgets_hold_and_charge_embeddings_and_refuse_past_the_limit(fakes: Fakes, tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    # demo embeddings at $1,000 per million tokens: "a b c d" (4 tokens) costs exactly $0.004; the hold before
+    # dispatch is the worst case estimated from the body's size (about 30 tokens)
+    config.write_text('[prices."demo:embed"]\ninput_mtok = "1000"\noutput_mtok = "0"\n\n'
+                      '[keys.rag]\nkey = "k-rag-123456"\nbudget = { usd = "0.05", window = "day" }\n')
+    with gateway_for_all(fakes, config) as gw:
+        c = sdk(gw.url, "k-rag-123456")
+        first = c.embeddings.with_raw_response.create(model="demo:embed", input="a b c d")
+        answered = 1
+        with pytest.raises(openai.APIStatusError) as info:
+            for _ in range(20):
+                c.embeddings.create(model="demo:embed", input="a b c d")
+                answered += 1
+        budgets = httpx.get(gw.url + "/v1/budgets", headers={"authorization": "Bearer k-rag-123456"}).json()
+    assert first.headers["x-budget-remaining-usd"]
+    assert (info.value.status_code, info.value.body["code"]) == (402, "budget_exceeded")
+    (day,) = budgets["data"]
+    assert 1 < answered < 20
+    assert (Decimal(day["spent_usd"]), Decimal(day["held_usd"])) == (answered * Decimal("0.004"), 0)
