@@ -1,6 +1,7 @@
 """A fast mock OpenAI upstream: a raw asyncio protocol server (uvloop when present) with keep-alive.
 
-Answers POST .../chat/completions with canned JSON or an SSE stream; GET /_bench/config?latency_ms=&chunks=
+Answers POST .../chat/completions with canned JSON or an SSE stream, POST .../embeddings with one canned
+1536-value embedding (base64, as the OpenAI SDK asks by default); GET /_bench/config?latency_ms=&chunks=
 &chunk_interval_ms= retunes it at run time, GET /_bench/stats counts what it served.
 """
 
@@ -76,8 +77,43 @@ def stream_events(chunks: int, include_usage: bool) -> list[bytes]:
     return events
 
 
+def _embeddings_body() -> bytes:
+    import array
+    import base64
+
+    vector = base64.b64encode(array.array("f", [((i * 37) % 255 - 127) / 128 for i in range(1536)]).tobytes())
+    body = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": vector.decode()}],
+            "model": "text-embedding-3-small", "usage": {"prompt_tokens": 8, "total_tokens": 8}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 _JSON_RESPONSE = _http("200 OK", b"application/json", _completion_body())
+_EMBEDDINGS_RESPONSE = _http("200 OK", b"application/json", _embeddings_body())
+
+
+def _responses_events(chunks: int) -> tuple[bytes, bytes]:
+    """A Responses answer of `chunks` text deltas: (the JSON body, the whole SSE stream), both HTTP-framed."""
+    usage = {"input_tokens": 24, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": chunks,
+             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 24 + chunks}
+    text = " ".join(["tok"] * chunks)
+    item = {"id": "msg_bench", "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "annotations": [], "text": text}]}
+    done = {"id": "resp_bench", "object": "response", "created_at": _CREATED, "status": "completed",
+            "model": _MODEL, "output": [item], "usage": usage}
+    start = {**done, "status": "in_progress", "output": [], "usage": None}
+    events: list[dict[str, object]] = [{"type": "response.created", "response": start},
+                                       {"type": "response.output_item.added", "output_index": 0,
+                                        "item": {**item, "status": "in_progress", "content": []}}]
+    events += [{"type": "response.output_text.delta", "item_id": "msg_bench", "output_index": 0,
+                "content_index": 0, "delta": "tok" if i == 0 else " tok"} for i in range(chunks)]
+    events += [{"type": "response.output_item.done", "output_index": 0, "item": item},
+               {"type": "response.completed", "response": done}]
+    sse = b"".join(b"event: %s\ndata: %s\n\n" % (str(e["type"]).encode(), json.dumps(
+        {**e, "sequence_number": n}, separators=(",", ":")).encode()) for n, e in enumerate(events))
+    stream = _STREAM_HEAD + b"%x\r\n%s\r\n0\r\n\r\n" % (len(sse), sse)
+    return _http("200 OK", b"application/json", json.dumps(done, separators=(",", ":")).encode()), stream
 _STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+_RESPONSES_JSON, _RESPONSES_STREAM = _responses_events(20)
 _NOT_FOUND = _http("404 Not Found", b"application/json", b'{"error":{"message":"not found"}}')
 
 
@@ -128,6 +164,10 @@ class MockProtocol(asyncio.Protocol):
         method, _, rest = line.partition(b" ")
         target = rest.rpartition(b" ")[0].decode()
         path = urlsplit(target).path
+        if method == b"POST" and path.endswith("/responses"):  # OpenAI Responses (bench/responses_cpu.py)
+            self.s.served["stream" if _STREAM_RE.search(body) else "json"] += 1
+            self.write(_RESPONSES_STREAM if _STREAM_RE.search(body) else _RESPONSES_JSON, close)
+            return
         if method == b"POST" and path.endswith("/chat/completions"):
             if _STREAM_RE.search(body):
                 self.s.served["stream"] += 1
@@ -135,6 +175,10 @@ class MockProtocol(asyncio.Protocol):
             else:
                 self.s.served["json"] += 1
                 self.later(self.s.latency_ms, _JSON_RESPONSE, close)
+            return
+        if method == b"POST" and path.endswith("/embeddings"):
+            self.s.served["json"] += 1
+            self.later(self.s.latency_ms, _EMBEDDINGS_RESPONSE, close)
             return
         self.s.served["other"] += 1
         self.write(self.control(path, target), close)

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from req_llm_gateway import Settings, create_app, telemetry
-from req_llm_gateway.events import REQUEST_EVENTS, REQUEST_EXCEPTION, REQUEST_START, REQUEST_STOP
+from req_llm_gateway.events import REQUEST_EVENTS, REQUEST_EXCEPTION, REQUEST_REJECTED, REQUEST_START, REQUEST_STOP
 from req_llm_gateway.integrations.prometheus import PrometheusMetrics
 from tests.conftest import serve_gateway
 from tests.fakes.fixtures import RunningFake
@@ -201,3 +201,24 @@ def test_usage_on_the_last_content_chunk_reaches_the_client_on_a_chunk_of_its_ow
     else:
         assert with_usage == [] and chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert events[0].measurements["total_tokens"] > 0  # recorded either way
+
+
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/responses", "/v1/embeddings"])
+async def test_a_malformed_body_on_any_route_is_one_rejected_event_and_no_start(
+        client: httpx.AsyncClient, route: str) -> None:
+    with telemetry.capture([REQUEST_START, REQUEST_REJECTED]) as events:
+        r = await client.post(route, content=b'{"model": ', headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert [(e.event, e.metadata["route"], e.metadata["status"]) for e in events] == [(REQUEST_REJECTED, route, 400)]
+    assert events[0].metadata["request_id"] == r.headers["x-request-id"]
+
+
+def test_a_responses_client_that_gives_up_is_an_exit_too() -> None:
+    with serve_gateway() as gw, telemetry.capture(REQUEST_EVENTS) as events:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(gw.url + "/v1/responses", json={"model": "demo:slow-3000", "input": "hi"}, timeout=0.3)
+        deadline = time.monotonic() + 10
+        while len(events) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert [e.event for e in events] == [REQUEST_START, REQUEST_EXCEPTION]
+    assert events[1].metadata["kind"] == "exit" and events[1].metadata["api"] == "openai.responses"

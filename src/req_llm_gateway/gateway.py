@@ -4,6 +4,8 @@ usage -> emit telemetry. No ASGI here. Usage and cost belong to the provider tha
 Events (their keys: `events.CATALOGUE`, docs/telemetry.md): REQUEST_START, then REQUEST_STOP (start
 metadata + finish_reasons, provider_used, model_used: who answered, a fallback may) or REQUEST_EXCEPTION
 (start metadata + kind, reason, stacktrace). Each event gets its own metadata; none changes after dispatch.
+`embed` emits the same three (its stop adds the measurement `inputs`). `api` is "openai.chat" unless the
+caller's metadata names another client API.
 """
 
 from __future__ import annotations
@@ -21,19 +23,22 @@ import orjson
 
 from . import telemetry
 from .config import Settings
-from .errors import GatewayError, NotFound, ProviderNotConfigured
+from .embedding import EmbeddingRequest, EmbeddingResponse
+from .errors import BadRequest, GatewayError, NotFound, ProviderNotConfigured
 from .events import API_CHAT, REQUEST_EXCEPTION, REQUEST_START, REQUEST_STOP
 from .pricing import Pricing
 from .providers.base import Provider
+from .providers.embeddings import build_embedders
 from .resilience import Resilience
 from .types import ChatChunk, ChatRequest, ChatResponse, Usage
 from .usage.store import UsageRecord, UsageStore
 
-__all__ = ["Completion", "Gateway"]
+__all__ = ["Completion", "Embedded", "Gateway"]
 
 _UTC = dt.UTC
 # `request_ref`: unique per request in this process, unlike `request_id`, which the client may choose.
 _refs = itertools.count(1)
+Charge = Callable[[Decimal | None], None]  # a budget hold's `charge`: called once with the recorded cost
 
 
 @dataclass(slots=True)
@@ -43,6 +48,14 @@ class Completion:
     latency_ms: float
     extension: dict[str, Any] | None  # the `x_req_llm` block, if extensions are on
     upstream_ns: int = 0  # time spent waiting on the provider
+
+
+@dataclass(slots=True)
+class Embedded:
+    response: EmbeddingResponse
+    cost_usd: Decimal | None
+    extension: dict[str, Any] | None
+    upstream_ns: int
 
 
 class Gateway:
@@ -66,6 +79,7 @@ class Gateway:
         self.app = app  # the `app` metadata key: which create_app() emitted an event
         self.resilience = resilience or Resilience(settings, self.resolve)
         self.resilience.app = app
+        self.embedders = build_embedders(providers)
 
     def resolve(self, req: ChatRequest) -> Provider:
         """The provider for `req`, or `NotFound` / `ProviderNotConfigured` saying what to do."""
@@ -82,11 +96,11 @@ class Gateway:
             )
         return provider
 
-    def _meta(self, provider: str, req: ChatRequest, request_id: str, api: str,
+    def _meta(self, provider: str, req: ChatRequest, request_id: str,
               extra: Mapping[str, Any] | None) -> dict[str, Any]:
         meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": req.stream,
-                "api": api, "app": self.app, "request_ref": next(_refs)}
-        if extra:
+                "api": API_CHAT, "app": self.app, "request_ref": next(_refs)}
+        if extra:  # the route's `api`, an incoming `traceparent`, ...
             meta.update(extra)
         return meta
 
@@ -101,13 +115,17 @@ class Gateway:
         return ext
 
     def _record(self, provider: str, model: str, ok: bool, usage: Usage | None, cost: Decimal | None,
-                duration_ns: int, key_name: str) -> None:
+                duration_ns: int, key_name: str, charge: Charge | None = None) -> None:
         date = dt.datetime.fromtimestamp(self.wall_clock(), _UTC).date()
         self.usage.record(UsageRecord(date, provider, model, ok, usage, cost, duration_ns / 1e6, key_name))
+        if charge is not None:  # the request's budget hold learns the cost the ledger just got
+            charge(cost)
 
     def _stop(self, meta: dict[str, Any], duration: int, usage: Usage | None, cost: Decimal | None,
-              upstream_ns: int, finish_reasons: list[str], used: tuple[str, str],
-              extra: dict[str, Any] | None = None) -> None:
+              upstream_ns: int, finish_reasons: list[str], extra: dict[str, Any] | None = None, *,
+              used: tuple[str, str] | None = None) -> None:
+        """The stop event: start's metadata (never changed) + finish_reasons and who answered (`used`,
+        else the metadata's `provider_used`/`model_used`, else who was asked)."""
         u = usage or Usage()
         measurements = {
             "duration": duration, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
@@ -117,6 +135,8 @@ class Gateway:
         }
         if extra:
             measurements.update(extra)
+        if used is None:
+            used = (meta.get("provider_used") or meta["provider"], meta.get("model_used") or meta["model"])
         telemetry.execute(REQUEST_STOP, measurements, {
             **meta, "finish_reasons": tuple(finish_reasons), "provider_used": used[0], "model_used": used[1]})
 
@@ -129,35 +149,70 @@ class Gateway:
         )
 
     async def complete(self, req: ChatRequest, request_id: str, key_name: str = "",
-                       meta: Mapping[str, Any] | None = None, *, api: str = API_CHAT) -> Completion:
+                       meta: Mapping[str, Any] | None = None, *, charge: Charge | None = None) -> Completion:
         """Answer a non-stream request: one start, then one stop or exception event (kind "exit" when
-        the caller cancels it: the client went away). `api` names the client API it came through
-        (`events.APIS`); `meta` adds keys to the events' metadata (the app passes a `traceparent`)."""
-        provider, meta_, start = self._begin(req, request_id, api, meta)
+        the caller cancels it: the client went away). `meta` adds keys to the events' metadata (the app
+        passes a `traceparent`, another route its `api`); `charge` receives the cost recorded in usage, on
+        every path (a budget hold's `charge`)."""
+        provider, meta_, start = self._begin(req, request_id, meta)
         t0 = time.monotonic_ns()
         try:
             response, used = await self.resilience.complete(provider, req, request_id)
         except BaseException as exc:
             t1 = time.monotonic_ns()
             self._exception(meta_, t1 - start, t1 - t0, exc)
-            self._record(provider.id, req.model, False, None, None, t1 - start, key_name)
+            self._record(provider.id, req.model, False, None, None, t1 - start, key_name, charge)
             raise
         t1 = time.monotonic_ns()
         duration = t1 - start
         pid, model = used.provider.id, used.req.model
         cost = self.pricing.cost(pid, model, response.usage)
         latency_ms = duration / 1e6
-        self._record(pid, model, True, response.usage, cost, duration, key_name)
+        self._record(pid, model, True, response.usage, cost, duration, key_name, charge)
         self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons,
-                   (pid, model))
+                   used=(pid, model))
         origin = f"{provider.id}:{req.model}" if used.fallback else None
         return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin), t1 - t0)
 
-    def _begin(self, req: ChatRequest, request_id: str, api: str,
+    async def embed(self, req: EmbeddingRequest, request_id: str, key_name: str = "",
+                    meta: Mapping[str, Any] | None = None, *, charge: Charge | None = None) -> Embedded:
+        """Embeddings, with the same routing (retries, fallbacks), usage, cost, budget charge and events as
+        `complete`. A provider without embeddings is refused before routing, like a bad body."""
+        self._offers_embeddings(self._aliases.get(req.provider, req.provider))
+        provider, meta_, start = self._begin(req, request_id, meta)  # type: ignore[arg-type]
+        t0 = time.monotonic_ns()
+        try:
+            response, used = await self.resilience._run(provider, req, request_id, self._embed_once)  # type: ignore[arg-type]
+        except BaseException as exc:
+            t1 = time.monotonic_ns()
+            self._exception(meta_, t1 - start, t1 - t0, exc)
+            self._record(provider.id, req.model, False, None, None, t1 - start, key_name, charge)
+            raise
+        t1 = time.monotonic_ns()
+        pid, model = used.provider.id, used.req.model
+        cost = self.pricing.cost(pid, model, response.usage)
+        self._record(pid, model, True, response.usage, cost, t1 - start, key_name, charge)
+        self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, [],
+                   {"inputs": len(req.inputs)}, used=(pid, model))
+        origin = f"{provider.id}:{req.model}" if used.fallback else None
+        return Embedded(response, cost, self._extension(pid, (t1 - start) / 1e6, cost, origin), t1 - t0)
+
+    def _offers_embeddings(self, name: str) -> None:
+        if name in self.providers and name not in self.embedders:
+            raise BadRequest(f"The {name} provider does not offer embeddings; see "
+                             "docs/responses-and-embeddings.md for those that do.", param="model",
+                             code="embeddings_not_supported")
+
+    async def _embed_once(self, target: Any) -> EmbeddingResponse:
+        """One attempt at one target (the thin adapter onto Resilience's per-target chain)."""
+        self._offers_embeddings(target.provider.id)
+        return await self.embedders[target.provider.id].embed(target.req)
+
+    def _begin(self, req: ChatRequest, request_id: str,
                extra: Mapping[str, Any] | None) -> tuple[Provider, dict[str, Any], int]:
         start = time.monotonic_ns()
         name = self._aliases.get(req.provider, req.provider)
-        meta = self._meta(name, req, request_id, api, extra)
+        meta = self._meta(name, req, request_id, extra)
         telemetry.execute(REQUEST_START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
         try:
             provider = self.resolve(req)
@@ -167,11 +222,12 @@ class Gateway:
         return provider, meta, start
 
     async def stream(self, req: ChatRequest, request_id: str, key_name: str = "",
-                     meta: Mapping[str, Any] | None = None, *, api: str = API_CHAT) -> AsyncGenerator[ChatChunk, None]:
+                     meta: Mapping[str, Any] | None = None, *,
+                     charge: Charge | None = None) -> AsyncGenerator[ChatChunk, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
         (`stream_options.include_usage`), as a final chunk with `choices: []` carrying `x_req_llm`;
         usage is recorded either way. `time_to_first_token` is the first chunk with output in it."""
-        provider, meta, start = self._begin(req, request_id, api, meta)
+        provider, meta, start = self._begin(req, request_id, meta)
         usage: Usage | None = None
         cost: Decimal | None = None
         finish: list[str] = []
@@ -184,7 +240,7 @@ class Gateway:
         except BaseException as exc:
             failed_at = time.monotonic_ns()
             self._exception(meta, failed_at - start, failed_at - t0, exc)
-            self._record(pid, model, False, None, None, failed_at - start, key_name)
+            self._record(pid, model, False, None, None, failed_at - start, key_name, charge)
             raise
         pid, model = used.provider.id, used.req.model
         origin = f"{provider.id}:{req.model}" if used.fallback else None
@@ -220,12 +276,12 @@ class Gateway:
             duration = time.monotonic_ns() - start
             self.resilience.stream_failed(used, exc)
             self._exception(meta, duration, upstream_ns, exc)
-            self._record(pid, model, False, usage, cost, duration, key_name)
+            self._record(pid, model, False, usage, cost, duration, key_name, charge)
             raise
         duration = time.monotonic_ns() - start
-        self._record(pid, model, True, usage, cost, duration, key_name)
-        self._stop(meta, duration, usage, cost, upstream_ns, finish, (pid, model),
-                   {"time_to_first_token": ttft} if ttft else None)
+        self._record(pid, model, True, usage, cost, duration, key_name, charge)
+        self._stop(meta, duration, usage, cost, upstream_ns, finish, {"time_to_first_token": ttft} if ttft else None,
+                   used=(pid, model))
 
     def _shape_usage_chunk(self, chunk: ChatChunk, req: ChatRequest, provider: str, latency_ms: float,
                            cost: Decimal | None, origin: str | None = None) -> tuple[ChatChunk, ...]:

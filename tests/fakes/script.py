@@ -16,6 +16,7 @@ Markers may appear anywhere in the model name, separated by non-alphanumerics, a
 | `cache-write` | report half the uncached prompt tokens as written to cache             |
 | `reasoning`   | the model "thinks": report `REASONING_TOKENS` reasoning tokens         |
 | `usage-on-content` | (OpenAI) usage on the last content chunk, as some compatible servers send it |
+| `fixed-ids`   | ids and times derived from the request (byte-comparable answers)       |
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _FLAGS = (
     "cache-write",
     "reasoning",
     "usage-on-content",
+    "fixed-ids",
 )
 
 
@@ -55,6 +57,7 @@ class Script:
     cache_write: bool = False
     reasoning: bool = False
     usage_on_content: bool = False
+    fixed_ids: bool = False
 
     @classmethod
     def from_model(cls, model: str) -> Script:
