@@ -14,14 +14,14 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from ..circuit_redis import SharedBreakers
+from ..checks import check_settings
 from ..config import Settings
 from ..dashboard import dashboard_routes
 from ..gateway import Gateway
 from ..pricing import PriceRefresh, Pricing
 from ..providers import HttpClient, build_providers
 from ..ratelimit import open_limiter
-from ..resilience import Resilience
+from ..routing import Router
 from ..usage import open_store
 from .chat import ChatCompletions
 from .hygiene import server_error
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         host_app.mount("/llm", create_app())                 # inside FastAPI / Starlette
     """
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
+    check_settings(settings)  # what other modules parse (limits, prices, store URLs), checked before use
     http = HttpClient()
     providers = build_providers(settings, http)
     usage = open_store(settings.usage_store, settings.usage_flush_interval)
@@ -55,10 +56,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     if budgets := token_limits(settings):
         usage = TokenMeter(usage, limiter, budgets)
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
-    gateway = Gateway(settings, providers, pricing, usage)
-    breakers = shared_breakers(settings)  # replicas on one Redis share circuit state
-    if breakers is not None:
-        gateway.resilience = Resilience(settings, gateway.resolve, breakers=breakers)
+    router = Router.from_settings(settings, providers)  # ROUTING_STORE=redis://... shares its state
+    gateway = Gateway(settings, providers, pricing, usage, router=router)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
     readiness = Readiness(usage, limiter, fail_open=settings.rate_limit_fail_open)
     observability = setup_observability(settings)
@@ -66,8 +65,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         _log_startup(settings)
-        if breakers is not None:
-            breakers.start()
+        router.start()
         refresh = PriceRefresh.start(settings.prices_refresh, settings.prices_url)  # opt-in only
         asyncio.get_running_loop().run_in_executor(None, pricing.warm)  # load the local catalogue off the loop
         try:
@@ -77,8 +75,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             observability.close()
             await usage.close()
             await limiter.close()
-            if breakers is not None:
-                await breakers.close()
+            await router.close()
             await http.close()
 
     routes = [
@@ -100,19 +97,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     )
     app.state.settings = settings
     app.state.gateway = gateway
+    app.state.router = router
     app.state.usage = usage
     app.state.http = http
     app.state.limiter = limiter
     app.state.observability = observability
     return app
-
-
-def shared_breakers(settings: Settings) -> SharedBreakers | None:
-    """Circuit breakers shared through the rate-limit store's Redis, when it is one (`circuit_redis.py`)."""
-    if not settings.rate_limit_store.lower().startswith(("redis:", "rediss:")):
-        return None
-    return SharedBreakers(settings.circuit_failures, settings.circuit_cooldown, settings.rate_limit_store,
-                          settings.rate_limit_prefix)
 
 
 def _log_startup(settings: Settings) -> None:

@@ -95,14 +95,15 @@ class ChatCompletions:
             key_name = state.get("key_name", "")
             spec = state.get("api_key")
             if spec is not None:
-                provider = self.settings.aliases.get(req.provider, req.provider)
-                if not model_allowed(spec, provider, req.model):
-                    raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+                provider, model = self.gateway.router.resolve(req.provider, req.model)
+                if not model_allowed(spec, provider, model):
+                    raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
             meta = trace_context(scope)
+            session = self.gateway.router.session_of(scope["headers"], data.get("user"))
             if req.stream:
-                await self._stream(req, rid, key_name, receive, send, meta)
+                await self._stream(req, rid, key_name, receive, send, meta, session)
                 return
-            completion = await self.gateway.complete(req, rid, key_name, meta)
+            completion = await self.gateway.complete(req, rid, key_name, meta, session=session)
         except GatewayError as err:
             await self.send_error(send, err)
             return
@@ -122,8 +123,8 @@ class ChatCompletions:
         await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
 
     async def _stream(self, req: ChatRequest, rid: str, key_name: str, receive: Receive, send: Send,
-                      meta: dict[str, str] | None = None) -> None:
-        chunks = self.gateway.stream(req, rid, key_name, meta)
+                      meta: dict[str, str] | None = None, session: str | None = None) -> None:
+        chunks = self.gateway.stream(req, rid, key_name, meta, session=session)
         try:
             first = await chunks.__anext__()
         except StopAsyncIteration:
