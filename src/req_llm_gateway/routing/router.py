@@ -1,7 +1,8 @@
 """The Router: one client request's way to an answer. Candidates come from the routing table (group,
 weights, fallbacks); session affinity moves the session's last deployment to the front; open circuits
 are skipped while another candidate is left (else panic mode: the one that failed least recently);
-then each candidate in turn, retries with backoff on the last one, one breaker verdict per candidate.
+then each candidate in turn (retries with backoff on the last deployment of the group, of the model
+asked for and of each fallback), one breaker verdict per candidate.
 
 Events (see docs/routing.md):
     ("req_llm_gateway", "upstream", "attempt")   {duration}; {provider, model, request_id, stream, attempt,
@@ -256,8 +257,10 @@ class Router:
             breaker = target.breaker
             if breaker is not None:
                 breaker.begin()
-            # A retryable failure moves on to the next candidate at once; the last one gets the retries.
-            retries = _option(target.provider, "max_retries", self.max_retries) if index == last else 0
+            # Inside a group a retryable failure moves on to the next deployment at once; the last deployment
+            # of the group (or the model asked for, or a fallback) gets the retries.
+            last_of_tier = index == last or targets[index + 1].fallback != target.fallback
+            retries = _option(target.provider, "max_retries", self.max_retries) if last_of_tier else 0
             try:
                 result, failed = await self._attempts(target, once, retries, meta)
             except BaseException:
