@@ -376,7 +376,7 @@ async def test_a_failing_deployment_passes_the_request_to_the_next_of_its_group_
         done = await h.complete("gpt")
     assert outcomes(events) == [("a", "gpt-a", 1, "error"), ("b", "gpt-b", 1, "error"), ("b", "gpt-b", 2, "error"),
                                 ("b", "gpt-b", 3, "error"), ("c", "backup", 1, "ok")]
-    assert done.extension == {**done.extension, "provider": "c", "fallback_from": "p:gpt"}
+    assert done.extension == {**done.extension, "provider": "c", "fallback_from": "gpt"}
     assert h.sleeps == [0.1, 0.2]  # moving on needs no backoff; the group's last deployment is retried
 
 

@@ -28,12 +28,14 @@ class Route:
     provider: str
     model: str
     candidates: tuple[Candidate, ...]
+    group: str | None = None  # the model group's name as clients write it ("gpt-4o"), if it is one
     affinity_key: str | None = None
     tried: Deployment | None = field(default=None)
 
     @property
     def requested(self) -> str:
-        return f"{self.provider}:{self.model}"
+        """What the client asked for: a group's name, else `provider:model`."""
+        return self.group or f"{self.provider}:{self.model}"
 
 
 def weighted_order(deployments: Sequence[Deployment], rnd: Callable[[], float]) -> list[Deployment]:
@@ -68,11 +70,11 @@ class RoutingTable:
 
     def group_names(self) -> list[str]:
         """The model groups as clients name them (`gpt-4o` when its provider is the default)."""
-        names = []
-        for key in self.groups:
-            provider, _, model = key.partition(":")
-            names.append(model if provider == self.default_provider else key)
-        return names
+        return [self._group_name(key) for key in self.groups]
+
+    def _group_name(self, key: str) -> str:
+        provider, _, model = key.partition(":")
+        return model if provider == self.default_provider else key
 
     def route(self, provider: str, model: str) -> Route:
         """The candidates for `provider:model`: its group's deployments (weighted order) or itself, then
@@ -102,7 +104,7 @@ class RoutingTable:
                 first.append(Candidate(Deployment(p, m), index))
             else:
                 first.extend(Candidate(d, index) for d in weighted_order(members, self.rnd))
-        return Route(provider, model, tuple(first))
+        return Route(provider, model, tuple(first), self._group_name(key) if group is not None else None)
 
 
 def not_configured(provider: Provider) -> ProviderNotConfigured:
