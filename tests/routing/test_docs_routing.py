@@ -17,7 +17,7 @@ DOC = ROOT / "docs" / "routing.md"
 
 
 def example_config() -> str:
-    return re.search(r"```toml\n(.*?)```", DOC.read_text(), re.S).group(1)  # type: ignore[union-attr]
+    return re.search(r"```toml\n(.*?)```", DOC.read_text(), re.DOTALL).group(1)  # type: ignore[union-attr]
 
 
 def test_the_worked_example_keeps_each_session_on_one_deployment(tmp_path: Path) -> None:

@@ -11,9 +11,20 @@ import pytest
 
 from req_llm_gateway import Settings, telemetry
 from req_llm_gateway.config import Deployment, Endpoint
-from req_llm_gateway.errors import (BadRequest, GatewayError, ProviderNotConfigured, UpstreamError, UpstreamTimeout,
-                                    UpstreamUnavailable)
-from req_llm_gateway.events import CIRCUIT_STATE, UPSTREAM_ATTEMPT, UPSTREAM_FALLBACK, UPSTREAM_RETRY
+from req_llm_gateway.errors import (
+    BadRequest,
+    GatewayError,
+    ProviderNotConfigured,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from req_llm_gateway.events import (
+    CIRCUIT_STATE,
+    UPSTREAM_ATTEMPT,
+    UPSTREAM_FALLBACK,
+    UPSTREAM_RETRY,
+)
 from req_llm_gateway.gateway import STOP, Gateway
 from req_llm_gateway.pricing import Pricing
 from req_llm_gateway.routing import BreakerPolicy, Breakers, Router

@@ -82,7 +82,7 @@ def test_weights_spread_requests_and_each_session_sticks_to_one_deployment(tmp_p
 def test_a_failing_deployment_hands_over_to_the_group_then_to_the_fallback(tmp_path: Path) -> None:
     routing = '[models."gpt-4o"]\ndeployments = [{ model = "east:gpt-4o" }, { model = "west:gpt-4o" }]\n\n' \
               '[fallbacks]\n"gpt-4o" = ["north:gpt-4o"]\n'
-    with Deployments("east", "west", "north") as deps, gateway(tmp_path, deps, routing) as (gw, client):
+    with Deployments("east", "west", "north") as deps, gateway(tmp_path, deps, routing) as (_, client):
         deps["east"].fail_with = 500
         in_group = [ask(client) for _ in range(10)]
         deps["west"].fail_with = 503

@@ -32,7 +32,7 @@ from ..providers.base import Provider
 from .affinity import Affinity, MemoryAffinity, affinity_key, session_of
 from .breakers import Breaker, BreakerPolicy, Breakers
 from .policy import health_verdict, worth_moving_on, worth_retrying
-from .table import Route, RoutingTable, not_configured
+from .table import Candidate, Route, RoutingTable, not_configured
 
 __all__ = ["Opened", "Router", "Target", "retarget"]
 
@@ -55,8 +55,16 @@ class Target(Generic[R]):
     provider: Provider
     deployment: Deployment
     req: R
-    fallback: int = 0  # 0: the model asked for (or one of its group); n: its n-th fallback
-    breaker: Breaker | None = None
+    fallback: int  # 0: the model asked for (or one of its group); n: its n-th fallback
+    breaker: Breaker
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    provider: Provider
+    deployment: Deployment
+    fallback: int
+    breaker: Breaker
 
 
 class Opened(Generic[C, R]):
@@ -118,7 +126,9 @@ class Router:
             settings.circuit_cooldown), clock)
         self.affinity: Affinity = affinity or MemoryAffinity(settings.affinity_ttl, clock=clock)
         self.sleep, self.jitter = sleep, jitter
-        self._closers: list[Any] = []  # shared stores (shared.py) to start and close with the app
+        self._closers: list[Any] = []
+        # plans of plain routes, by id of their cached candidate (kept alive by the table's cache)
+        self._plain: dict[int, list[_Planned]] = {}  # shared stores (shared.py) to start and close with the app
 
     @classmethod
     def from_settings(cls, settings: Settings, providers: Mapping[str, Provider]) -> Router:
@@ -194,8 +204,6 @@ class Router:
         breaker = target.breaker
 
         def on_end(exc: BaseException | None) -> None:
-            if breaker is None:
-                return
             if exc is None:
                 breaker.record(True)
             elif isinstance(exc, GatewayError):
@@ -205,16 +213,24 @@ class Router:
 
         return Opened(target, first, items, on_end)
 
-    async def _plan(self, route: Route, req: R, rewrite: Callable[[R, str, str], R],
-                    meta: dict[str, Any]) -> list[Target[R]]:
+    async def _plan(self, route: Route, meta: dict[str, Any]) -> list[_Planned]:
         candidates = route.candidates
+        if route.plain:
+            planned = self._plain.get(id(candidates[0]))
+            if planned is None:
+                planned = self._plain[id(candidates[0])] = await self._plan_candidates(route, candidates, meta)
+            return planned
+        return await self._plan_candidates(route, candidates, meta)
+
+    async def _plan_candidates(self, route: Route, candidates: tuple[Candidate, ...],
+                               meta: dict[str, Any]) -> list[_Planned]:
         if route.affinity_key is not None:
             sticky = await self.affinity.get(route.affinity_key)
             if sticky is not None:
                 at = next((i for i, c in enumerate(candidates) if c.deployment.name == sticky), 0)
                 if at:
                     candidates = (candidates[at], *candidates[:at], *candidates[at + 1:])
-        targets: list[Target[R]] = []
+        targets: list[_Planned] = []
         unconfigured: GatewayError | None = None
         for c in candidates:
             d = c.deployment
@@ -225,28 +241,32 @@ class Router:
                 self._attempt(meta, d, c.fallback, 0, 0, "unavailable", exc)
                 continue
             breaker = self.breakers.of(d.provider, d.model, provider.endpoint.options)
-            targets.append(Target(provider, d, rewrite(req, d.provider, d.model), c.fallback, breaker))
+            targets.append(_Planned(provider, d, c.fallback, breaker))
         if len(targets) <= 1:
             if not targets:
                 raise unconfigured or GatewayError("No deployment could take the request.")
             return targets  # one candidate: it goes, open or not (never a 503 for an open circuit)
-        ready = [t for t in targets if t.breaker is None or t.breaker.ready()]
+        ready: list[_Planned] = []
+        skipped: list[_Planned] = []
+        for t in targets:
+            (ready if t.breaker.ready() else skipped).append(t)
         if not ready:  # panic mode: every circuit is open; the one that failed least recently goes
-            return [min(targets, key=lambda t: t.breaker.last_failure if t.breaker else 0.0)]
-        if len(ready) < len(targets):
-            for t in targets:
-                if t not in ready:
-                    self._attempt(meta, t.deployment, t.fallback, 0, 0, "circuit_open", None)
+            return [min(targets, key=lambda t: t.breaker.last_failure)]
+        for t in skipped:
+            self._attempt(meta, t.deployment, t.fallback, 0, 0, "circuit_open", None)
         return ready
 
     async def _run(self, route: Route, req: R, once: Callable[[Target[R]], Awaitable[T]], request_id: str,
                    stream: bool, rewrite: Callable[[R, str, str], R], defer: bool) -> tuple[T, Target[R]]:
         meta = {"request_id": request_id, "stream": stream}
-        targets = await self._plan(route, req, rewrite, meta)
+        planned = await self._plan(route, meta)
         failed: GatewayError | None = None
         previous: Target[R] | None = None
-        last = len(targets) - 1
-        for index, target in enumerate(targets):
+        last = len(planned) - 1
+        for index, p in enumerate(planned):
+            # the request as this deployment gets it, made only for the deployments actually tried
+            target = Target(p.provider, p.deployment, rewrite(req, p.deployment.provider, p.deployment.model),
+                            p.fallback, p.breaker)
             if previous is not None and failed is not None:
                 telemetry.execute(UPSTREAM_FALLBACK, {}, {
                     **meta, "provider": target.deployment.provider, "model": target.deployment.model,
@@ -255,26 +275,23 @@ class Router:
             previous = target
             route.tried = target.deployment
             breaker = target.breaker
-            if breaker is not None:
-                breaker.begin()
+            breaker.begin()
             # Inside a group a retryable failure moves on to the next deployment at once; the last deployment
             # of the group (or the model asked for, or a fallback) gets the retries.
-            last_of_tier = index == last or targets[index + 1].fallback != target.fallback
+            last_of_tier = index == last or planned[index + 1].fallback != target.fallback
             retries = _option(target.provider, "max_retries", self.max_retries) if last_of_tier else 0
             try:
                 result, failed = await self._attempts(target, once, retries, meta)
             except BaseException:
-                if breaker is not None:
-                    breaker.record(None)
+                breaker.record(None)
                 raise
             if failed is None:
-                if breaker is not None and not defer:
+                if not defer:
                     breaker.record(True)
                 if route.affinity_key is not None:
                     self.affinity.set(route.affinity_key, target.deployment.name)
                 return result, target  # type: ignore[return-value]
-            if breaker is not None:
-                breaker.record(health_verdict(failed))
+            breaker.record(health_verdict(failed))
             if not worth_moving_on(failed):
                 break
         assert failed is not None

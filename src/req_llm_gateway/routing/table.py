@@ -13,6 +13,8 @@ from ..providers.base import Provider
 
 __all__ = ["Candidate", "Route", "RoutingTable", "weighted_order"]
 
+_MAX_PLAIN = 4096  # resolved models kept; clients choose model names, so the cache is bounded
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
@@ -29,6 +31,7 @@ class Route:
     model: str
     candidates: tuple[Candidate, ...]
     group: str | None = None  # the model group's name as clients write it ("gpt-4o"), if it is one
+    plain: bool = False  # one candidate, the same object for every request to this model (cached)
     affinity_key: str | None = None
     tried: Deployment | None = field(default=None)
 
@@ -63,6 +66,7 @@ class RoutingTable:
         self.groups = dict(settings.model_groups)
         self.fallbacks = dict(settings.fallbacks)
         self.rnd = rnd
+        self._plain: dict[tuple[str, str], tuple[Candidate, ...]] = {}  # models without group or fallbacks
 
     def resolve(self, provider: str, model: str) -> tuple[str, str]:
         """`("google", "gemini-2.0-flash")` -> `("gemini", "gemini-2.0-flash")`: the one place aliases apply."""
@@ -81,6 +85,9 @@ class RoutingTable:
         its fallbacks (a fallback naming a group brings that group's deployments). Raises `NotFound` or
         `ProviderNotConfigured` when the model asked for can be neither routed nor fallen back from."""
         provider = self.aliases.get(provider, provider)
+        plain = self._plain.get((provider, model))
+        if plain is not None:  # the common case: no group, no fallbacks, resolved before
+            return Route(provider, model, plain, plain=True)
         key = f"{provider}:{model}"
         group = self.groups.get(key)
         if group is None:
@@ -92,7 +99,10 @@ class RoutingTable:
             if not chain:
                 if not found.endpoint.configured:
                     raise not_configured(found)
-                return Route(provider, model, (Candidate(Deployment(provider, model)),))
+                candidates = (Candidate(Deployment(provider, model)),)
+                if len(self._plain) < _MAX_PLAIN:
+                    self._plain[(provider, model)] = candidates
+                return Route(provider, model, candidates, plain=True)
             first: list[Candidate] = [Candidate(Deployment(provider, model))]
         else:
             first = [Candidate(d) for d in (weighted_order(group, self.rnd) if len(group) > 1 else group)]
