@@ -90,9 +90,9 @@ class Gateway:
         """Resolve `req.provider:req.model` once: aliases, model group, fallbacks (NotFound / 400 here)."""
         return self.router.route(req.provider, req.model, key_name=key_name, session=session)
 
-    def _meta(self, provider: str, req: ChatRequest, request_id: str,
+    def _meta(self, provider: str, req: Any, request_id: str, stream: bool,
               extra: Mapping[str, Any] | None) -> dict[str, Any]:
-        meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": req.stream}
+        meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": stream}
         if extra:
             meta.update(extra)
         return meta
@@ -140,7 +140,7 @@ class Gateway:
         """Answer a non-stream request: one start, then one stop or exception event.
         `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`); `call`
         answers on one candidate (default: `provider.complete(req)`), see routing/__init__.py."""
-        route, meta_, start = self._begin(req, request_id, meta, key_name, session, route)
+        route, meta_, start = self._begin(req, request_id, meta, key_name, session, route, False)
         t0 = time.monotonic_ns()
         try:
             response, used = await self.router.call(route, req, call or _complete, request_id=request_id,
@@ -164,10 +164,10 @@ class Gateway:
         return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin), t1 - t0)
 
     def _begin(self, req: Any, request_id: str, extra: Mapping[str, Any] | None, key_name: str,
-               session: str | None, route: Route | None) -> tuple[Route, dict[str, Any], int]:
+               session: str | None, route: Route | None, stream: bool) -> tuple[Route, dict[str, Any], int]:
         start = time.monotonic_ns()
         name = route.provider if route is not None else self.router.table.aliases.get(req.provider, req.provider)
-        meta = self._meta(name, req, request_id, extra)
+        meta = self._meta(name, req, request_id, stream, extra)
         telemetry.execute(START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
         if route is None:
             try:
@@ -184,7 +184,7 @@ class Gateway:
         (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way. `open`
         starts the stream on one candidate (default: `provider.stream(req)`; its items are then relayed
         untouched), see routing/__init__.py."""
-        route, meta, start = self._begin(req, request_id, meta, key_name, session, route)
+        route, meta, start = self._begin(req, request_id, meta, key_name, session, route, True)
         usage: Usage | None = None
         cost: Decimal | None = None
         finish: list[str] = []

@@ -5,6 +5,7 @@ real `serve` on sockets against fake upstreams)."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from req_llm_gateway.events import (
 )
 from req_llm_gateway.gateway import STOP, Gateway
 from req_llm_gateway.pricing import Pricing
-from req_llm_gateway.routing import BreakerPolicy, Breakers, Router
+from req_llm_gateway.routing import BreakerPolicy, Breakers, Router, Target
 from req_llm_gateway.types import ChatChunk, ChatRequest, ChatResponse, Usage
 from req_llm_gateway.usage.memory import MemoryUsageStore
 
@@ -416,3 +417,64 @@ async def test_groups_and_fallbacks_must_be_valid_at_start() -> None:
     with pytest.raises(ProviderNotConfigured):
         h = Harness(Scripted("p", configured=False))
         await h.complete()
+
+
+# -- the generic entry for new client APIs (Messages pass-through, Responses, embeddings) --
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingsRequest:
+    provider: str
+    model: str
+    input: str
+
+
+@dataclass(slots=True)
+class Vectors:
+    usage: Usage | None
+    finish_reasons: list[str]
+    deployment: str
+
+
+@dataclass(slots=True)
+class RawEvent:
+    data: bytes
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+async def test_a_new_client_api_routes_any_call_through_the_group_and_gets_usage_priced_and_recorded() -> None:
+    a, b = Scripted("a"), Scripted("b")
+    h = Harness(a, b, groups=GROUP)
+    h.draws = [0.1]  # a first
+    seen: list[EmbeddingsRequest] = []
+
+    async def call(target: Target[EmbeddingsRequest]) -> Vectors:
+        seen.append(target.req)
+        if target.provider.id == "a":
+            raise fail(503)
+        return Vectors(Usage(7, 0, 7), [], target.deployment.name)
+
+    req = EmbeddingsRequest("p", "gpt", "hello")
+    with telemetry.capture([STOP]) as events:
+        done = await h.gateway.complete(req, "rid-e", "team", call=call)
+    assert done.response.deployment == "b:gpt-b"
+    assert seen == [EmbeddingsRequest("a", "gpt-a", "hello"), EmbeddingsRequest("b", "gpt-b", "hello")]
+    stop = events[0]
+    assert (stop.metadata["model"], stop.metadata["provider_used"], stop.measurements["prompt_tokens"]) == (
+        "gpt", "b", 7)
+    assert [(r.provider, r.model, r.prompt_tokens) for r in await h.usage.get_all()] == [("b", "gpt-b", 7)]
+
+
+async def test_a_new_client_api_relays_its_own_stream_items_untouched_and_records_their_usage() -> None:
+    h = Harness(Scripted("p"))
+
+    async def relay(target: Target[EmbeddingsRequest]) -> AsyncGenerator[RawEvent, None]:
+        yield RawEvent(b"event: message_start")
+        yield RawEvent(b"event: message_delta", Usage(4, 6, 10), "end_turn")
+
+    req = EmbeddingsRequest("p", "m", "x")
+    items = [i async for i in h.gateway.stream(req, "rid-s", open=relay)]
+    assert [i.data for i in items] == [b"event: message_start", b"event: message_delta"]
+    rows = await h.usage.get_all()
+    assert [(r.provider, r.model, r.total_tokens) for r in rows] == [("p", "m", 10)]

@@ -3,7 +3,7 @@ candidate, or stop; and what it says about the deployment's health (its circuit 
 
 from __future__ import annotations
 
-from ..errors import CircuitOpen, GatewayError, UpstreamError, UpstreamTimeout
+from ..errors import GatewayError, UpstreamError, UpstreamTimeout
 
 __all__ = ["health_verdict", "worth_moving_on", "worth_retrying"]
 
@@ -18,7 +18,7 @@ def worth_retrying(exc: BaseException) -> bool:
 def worth_moving_on(exc: BaseException) -> bool:
     """The upstream failed, not the client's request: retryable errors, the gateway's credentials
     refused (401/403), a response that is not the provider's API. Another deployment may answer."""
-    if isinstance(exc, CircuitOpen) or worth_retrying(exc):
+    if worth_retrying(exc):
         return True
     if isinstance(exc, UpstreamError):
         status = exc.upstream_status
