@@ -57,6 +57,7 @@ def _stream(target: Target[ChatRequest]) -> AsyncGenerator[ChatChunk, None]:
     return target.provider.stream(target.req)
 
 _UTC = dt.UTC
+Charge = Callable[[Decimal | None], None]  # a budget hold's `charge`: called once with the recorded cost
 
 
 @dataclass(slots=True)
@@ -108,9 +109,11 @@ class Gateway:
         return ext
 
     def _record(self, provider: str, model: str, ok: bool, usage: Usage | None, cost: Decimal | None,
-                duration_ns: int, key_name: str) -> None:
+                duration_ns: int, key_name: str, charge: Charge | None = None) -> None:
         date = dt.datetime.fromtimestamp(self.wall_clock(), _UTC).date()
         self.usage.record(UsageRecord(date, provider, model, ok, usage, cost, duration_ns / 1e6, key_name))
+        if charge is not None:  # the request's budget hold learns the cost the ledger just got
+            charge(cost)
 
     def _stop(self, meta: dict[str, Any], duration: int, usage: Usage | None, cost: Decimal | None,
               upstream_ns: int, finish_reasons: list[str], extra: dict[str, Any] | None = None) -> None:
@@ -136,10 +139,12 @@ class Gateway:
 
     async def complete(self, req: Any, request_id: str, key_name: str = "", meta: Mapping[str, Any] | None = None,
                        *, session: str | None = None, route: Route | None = None,
-                       call: Callable[[Target[Any]], Awaitable[Answer]] | None = None) -> Completion:
+                       call: Callable[[Target[Any]], Awaitable[Answer]] | None = None,
+                       charge: Charge | None = None) -> Completion:
         """Answer a non-stream request: one start, then one stop or exception event.
         `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`); `call`
-        answers on one candidate (default: `provider.complete(req)`), see routing/__init__.py."""
+        answers on one candidate (default: `provider.complete(req)`), see routing/__init__.py; `charge`
+        receives the cost recorded in usage, on every path (a budget hold's `charge`)."""
         route, meta_, start = self._begin(req, request_id, meta, key_name, session, route, False)
         t0 = time.monotonic_ns()
         try:
@@ -150,14 +155,14 @@ class Gateway:
             self._exception(meta_, t1 - start, t1 - t0, exc)
             tried = route.tried
             self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
-                         False, None, None, t1 - start, key_name)
+                         False, None, None, t1 - start, key_name, charge)
             raise
         t1 = time.monotonic_ns()
         duration = t1 - start
         pid, model = used.deployment.provider, used.deployment.model
         cost = self.pricing.cost(pid, model, response.usage)
         latency_ms = duration / 1e6
-        self._record(pid, model, True, response.usage, cost, duration, key_name)
+        self._record(pid, model, True, response.usage, cost, duration, key_name, charge)
         meta_.update(provider_used=pid, model_used=model)
         self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons)
         origin = route.requested if used.fallback else None
@@ -179,7 +184,8 @@ class Gateway:
 
     async def stream(self, req: Any, request_id: str, key_name: str = "", meta: Mapping[str, Any] | None = None,
                      *, session: str | None = None, route: Route | None = None,
-                     open: Callable[[Target[Any]], AsyncIterator[Any]] | None = None) -> AsyncGenerator[Any, None]:
+                     open: Callable[[Target[Any]], AsyncIterator[Any]] | None = None,
+                     charge: Charge | None = None) -> AsyncGenerator[Any, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
         (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way. `open`
         starts the stream on one candidate (default: `provider.stream(req)`; its items are then relayed
@@ -198,7 +204,7 @@ class Gateway:
             self._exception(meta, duration, duration, exc)
             tried = route.tried
             self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
-                         False, None, None, duration, key_name)
+                         False, None, None, duration, key_name, charge)
             raise
         used, first, chunks = opened.target, opened.first, opened
         shape = open is None
@@ -235,10 +241,10 @@ class Gateway:
         except BaseException as exc:
             duration = time.monotonic_ns() - start
             self._exception(meta, duration, upstream_ns, exc)
-            self._record(pid, model, False, usage, cost, duration, key_name)
+            self._record(pid, model, False, usage, cost, duration, key_name, charge)
             raise
         duration = time.monotonic_ns() - start
-        self._record(pid, model, True, usage, cost, duration, key_name)
+        self._record(pid, model, True, usage, cost, duration, key_name, charge)
         self._stop(meta, duration, usage, cost, upstream_ns, finish, {"time_to_first_token": ttft})
 
     def _shape_usage_chunk(self, chunk: ChatChunk, req: ChatRequest, provider: str, latency_ms: float,

@@ -12,8 +12,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
+from ..budgets import open_budgets
 from ..checks import check_settings
 from ..config import Settings
 from ..dashboard import dashboard_routes
@@ -21,16 +22,19 @@ from ..gateway import Gateway
 from ..pricing import PriceRefresh, Pricing
 from ..providers import HttpClient, build_providers
 from ..ratelimit import open_limiter
+from ..responses_gateway import ResponsesGateway
 from ..routing import Router
 from ..usage import open_store
+from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
 from .hygiene import server_error
-from .limits import TokenMeter, token_limits
+from .limits import TokenMeter, model_call_paths, token_limits
 from .middleware import RequestIdMiddleware
 from .observability import metrics_endpoint, setup_observability
 from .openapi import openapi_endpoint
 from .readiness import Readiness, health_endpoint
 from .responses import Redactor
+from .responses_route import Responses
 from .routes import http_exception, models_endpoint
 from .security import security_middleware
 from .usage_api import usage_endpoint
@@ -51,16 +55,20 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     check_settings(settings)  # what other modules parse (limits, prices, store URLs), checked before use
     http = HttpClient()
     providers = build_providers(settings, http)
-    usage = open_store(settings.usage_store, settings.usage_flush_interval)
+    usage = open_store(settings.usage_store, settings.usage_flush_interval, settings.usage_journal_dir,
+                       settings.usage_spill_rows)
     limiter = open_limiter(settings.rate_limit_store, settings.rate_limit_prefix)
-    if budgets := token_limits(settings):
-        usage = TokenMeter(usage, limiter, budgets)
+    if tpm := token_limits(settings):
+        usage = TokenMeter(usage, limiter, tpm)
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
     router = Router.from_settings(settings, providers)  # ROUTING_STORE=redis://... shares its state
     gateway = Gateway(settings, providers, pricing, usage, router=router)
+    budgets = open_budgets(settings, pricing, usage)  # None: no key or team has a budget
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
     readiness = Readiness(usage, limiter, fail_open=settings.rate_limit_fail_open)
     observability = setup_observability(settings)
+    if budgets is not None:
+        BudgetGauges(budgets).register(observability.prometheus.registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -68,30 +76,40 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         router.start()
         refresh = PriceRefresh.start(settings.prices_refresh, settings.prices_url)  # opt-in only
         asyncio.get_running_loop().run_in_executor(None, pricing.warm)  # load the local catalogue off the loop
+        replay = getattr(usage, "replay_journal", None)  # usage spilled by a stop during a database outage
+        if replay is not None:
+            await replay()
         try:
             yield
         finally:
             refresh.stop()
             observability.close()
             await usage.close()
+            if budgets is not None:
+                await budgets.store.close()
             await limiter.close()
             await router.close()
             await http.close()
 
+    responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact)
     routes = [
-        Route("/v1/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
-        Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
+        Route("/v1/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
+        WebSocketRoute("/v1/responses", responses),
+        Route("/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
               methods=["GET"]),
+        Route("/v1/budgets", budgets_endpoint(budgets), methods=["GET"]),
         Route("/metrics", metrics_endpoint(observability.prometheus), methods=["GET"]),
         Route("/openapi.json", openapi_endpoint(settings), methods=["GET"]),
         *dashboard_routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), *security_middleware(settings, limiter)],
+        middleware=[Middleware(RequestIdMiddleware),
+                    *security_middleware(settings, limiter, model_call_paths(routes))],
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )
@@ -101,6 +119,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     app.state.usage = usage
     app.state.http = http
     app.state.limiter = limiter
+    app.state.budgets = budgets
     app.state.observability = observability
     return app
 

@@ -177,10 +177,22 @@ class Router:
     # -- calling ----------------------------------------------------------------------------------
 
     async def call(self, route: Route, req: R, once: Callable[[Target[R]], Awaitable[T]], *, request_id: str = "",
-                   stream: bool = False, rewrite: Callable[[R, str, str], R] = retarget) -> tuple[T, Target[R]]:
+                   stream: bool = False, rewrite: Callable[[R, str, str], R] = retarget,
+                   defer_verdict: bool = False) -> tuple[T, Target[R]]:
         """`once(target)` on each candidate until one answers: the answer and who gave it. The last
-        upstream error reaches the caller when every candidate failed."""
-        return await self._run(route, req, once, request_id, stream, rewrite, False)
+        upstream error reaches the caller when every candidate failed. With `defer_verdict` (a stream the
+        caller relays itself) the caller gives the breaker its verdict with `settle` when it ends."""
+        return await self._run(route, req, once, request_id, stream, rewrite, defer_verdict)
+
+    @staticmethod
+    def settle(target: Target[Any], exc: BaseException | None) -> None:
+        """The deferred verdict of a stream on `target`: None (it ended well), or what broke it."""
+        if exc is None:
+            target.breaker.record(True)
+        elif isinstance(exc, GatewayError):
+            target.breaker.record(health_verdict(exc))
+        else:
+            target.breaker.record(None)  # the client went away: no verdict
 
     async def open(self, route: Route, req: R, open_: Callable[[Target[R]], AsyncIterator[C]], *,
                    request_id: str = "", stream: bool = True,
@@ -201,17 +213,7 @@ class Router:
                 raise
 
         (items, first), target = await self._run(route, req, first_item, request_id, stream, rewrite, True)
-        breaker = target.breaker
-
-        def on_end(exc: BaseException | None) -> None:
-            if exc is None:
-                breaker.record(True)
-            elif isinstance(exc, GatewayError):
-                breaker.record(health_verdict(exc))
-            else:
-                breaker.record(None)
-
-        return Opened(target, first, items, on_end)
+        return Opened(target, first, items, lambda exc: self.settle(target, exc))
 
     async def _plan(self, route: Route, meta: dict[str, Any]) -> list[_Planned]:
         candidates = route.candidates
