@@ -22,6 +22,8 @@ Below the Gateway, the Router alone:
 
     answer, target = await router.call(route, req, once, request_id=rid)      # once(target) -> T
     opened = await router.open(route, req, open_, request_id=rid)             # opened.first, async for ...
+    answer, target = await router.call(route, req, open_first, defer_verdict=True)  # relay it yourself, then
+    router.settle(target, None | exc)                                         # the breaker's one verdict
 """
 
 from .affinity import MemoryAffinity, session_of
