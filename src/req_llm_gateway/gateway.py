@@ -10,6 +10,7 @@ Events (see docs/telemetry.md):
                                                   [time_to_first_token]}; start metadata + {finish_reasons,
                                                   provider_used, model_used} (who answered: a fallback may)
     ("req_llm_gateway", "request", "exception")  {duration, upstream_duration}; start metadata + {kind, reason, stacktrace}
+`embed` emits the same three (its stop adds the measurement `inputs`); the app adds `api` to the metadata.
 """
 
 from __future__ import annotations
@@ -24,15 +25,17 @@ from typing import Any, Protocol
 
 from . import telemetry
 from .config import Settings
-from .errors import GatewayError
+from .embedding import EmbeddingRequest, EmbeddingResponse
+from .errors import BadRequest, GatewayError
 from .events import REQUEST_EXCEPTION, REQUEST_START, REQUEST_STOP
 from .pricing import Pricing
 from .providers.base import Provider
+from .providers.embeddings import build_embedders
 from .routing import Route, Router, Target
 from .types import ChatChunk, ChatRequest, ChatResponse, Usage
 from .usage.store import UsageRecord, UsageStore
 
-__all__ = ["EXCEPTION", "START", "STOP", "Answer", "Completion", "Gateway"]
+__all__ = ["EXCEPTION", "START", "STOP", "Answer", "Completion", "Embedded", "Gateway"]
 
 START = REQUEST_START
 STOP = REQUEST_STOP
@@ -69,6 +72,14 @@ class Completion:
     upstream_ns: int = 0  # time spent waiting on the provider
 
 
+@dataclass(slots=True)
+class Embedded:
+    response: EmbeddingResponse
+    cost_usd: Decimal | None
+    extension: dict[str, Any] | None
+    upstream_ns: int
+
+
 class Gateway:
     def __init__(
         self,
@@ -86,6 +97,7 @@ class Gateway:
         self.usage = usage
         self.wall_clock = wall_clock
         self.router = router or Router(settings, providers)
+        self.embedders = build_embedders(providers)
 
     def route(self, req: Any, *, key_name: str = "", session: str | None = None) -> Route:
         """Resolve `req.provider:req.model` once: aliases, model group, fallbacks (NotFound / 400 here)."""
@@ -167,6 +179,45 @@ class Gateway:
         self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons)
         origin = route.requested if used.fallback else None
         return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin), t1 - t0)
+
+    async def embed(self, req: EmbeddingRequest, request_id: str, key_name: str = "",
+                    meta: Mapping[str, Any] | None = None, *, session: str | None = None,
+                    charge: Charge | None = None) -> Embedded:
+        """Embeddings, with the same routing (groups, retries, fallbacks, breakers), usage, cost, budget
+        charge and events as `complete`. A provider without embeddings is refused before routing, like a
+        bad body."""
+        self._offers_embeddings(self.router.resolve(req.provider, req.model)[0])
+        route, meta_, start = self._begin(req, request_id, meta, key_name, session, None, False)
+        t0 = time.monotonic_ns()
+        try:
+            response, used = await self.router.call(route, req, self._embed_once, request_id=request_id)
+        except BaseException as exc:
+            t1 = time.monotonic_ns()
+            self._exception(meta_, t1 - start, t1 - t0, exc)
+            tried = route.tried
+            self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
+                         False, None, None, t1 - start, key_name, charge)
+            raise
+        t1 = time.monotonic_ns()
+        pid, model = used.deployment.provider, used.deployment.model
+        cost = self.pricing.cost(pid, model, response.usage)
+        self._record(pid, model, True, response.usage, cost, t1 - start, key_name, charge)
+        meta_.update(provider_used=pid, model_used=model)
+        self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, [],
+                   {"inputs": len(req.inputs)})
+        origin = route.requested if used.fallback else None
+        return Embedded(response, cost, self._extension(pid, (t1 - start) / 1e6, cost, origin), t1 - t0)
+
+    def _offers_embeddings(self, name: str) -> None:
+        if name in self.providers and name not in self.embedders:
+            raise BadRequest(f"The {name} provider does not offer embeddings; see "
+                             "docs/responses-and-embeddings.md for those that do.", param="model",
+                             code="embeddings_not_supported")
+
+    async def _embed_once(self, target: Target[EmbeddingRequest]) -> EmbeddingResponse:
+        """One attempt at one deployment (the router's per-candidate call)."""
+        self._offers_embeddings(target.provider.id)
+        return await self.embedders[target.provider.id].embed(target.req)
 
     def _begin(self, req: Any, request_id: str, extra: Mapping[str, Any] | None, key_name: str,
                session: str | None, route: Route | None, stream: bool) -> tuple[Route, dict[str, Any], int]:

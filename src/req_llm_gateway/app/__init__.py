@@ -27,6 +27,7 @@ from ..routing import Router
 from ..usage import open_store
 from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
+from .embeddings import Embeddings
 from .hygiene import server_error
 from .limits import TokenMeter, model_call_paths, token_limits
 from .middleware import RequestIdMiddleware
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/v1/responses", responses, methods=["POST"]),
         WebSocketRoute("/v1/responses", responses),
         Route("/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
+        Route("/v1/embeddings", Embeddings(gateway, redact, budgets), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
