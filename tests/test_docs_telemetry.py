@@ -84,10 +84,10 @@ def test_the_event_table_in_the_docs_is_the_catalogue() -> None:
     assert table == render_table()
 
 
-def test_resilience_docs_name_the_keys_the_catalogue_lists_for_upstream_events() -> None:
+def test_routing_docs_name_the_keys_the_catalogue_lists_for_upstream_and_circuit_events() -> None:
     from req_llm_gateway.events import CATALOGUE
 
-    text = (DOC.parent / "resilience.md").read_text()
+    text = (DOC.parent / "routing.md").read_text()
     for spec in CATALOGUE:
         if spec.name[1] in ("upstream", "circuit"):
             row = next(line for line in text.splitlines() if line.startswith(f"| `{spec.name!r}".replace("'", '"')))

@@ -14,9 +14,18 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.exposition import choose_encoder
 
-from ..events import REQUEST_EXCEPTION, REQUEST_REJECTED, REQUEST_START, REQUEST_STOP, UPSTREAM_ATTEMPT
+from ..events import (
+    CIRCUIT_STATE,
+    REQUEST_EXCEPTION,
+    REQUEST_REJECTED,
+    REQUEST_START,
+    REQUEST_STOP,
+    UPSTREAM_ATTEMPT,
+)
 from ._events import Attachable, error_kind
 from ._labels import Catalogue, CodeGuard, LabelGuard
+
+_CIRCUIT_VALUES = {"closed": 0, "open": 1, "half_open": 2}
 
 __all__ = ["DURATION_BUCKETS", "OVERHEAD_BUCKETS", "PrometheusMetrics", "TTFT_BUCKETS", "setup"]
 
@@ -131,12 +140,15 @@ class PrometheusMetrics(Attachable):
         self.rejected = Counter("req_llm_gateway_rejected_requests", "Requests refused before routing (bad "
                                 "body, authentication, the gateway's own limits), by error code.", ["code"],
                                 registry=r)
+        self.circuit = Gauge("req_llm_gateway_circuit_state", "Circuit breaker state per deployment: 0 closed, "
+                             "1 open, 2 half-open.", pm, registry=r, multiprocess_mode="max")
         self._series: dict[tuple[str, str], _Series] = {}  # by label values: bounded by the guard
         self._fast: dict[tuple[str, str], _Series] = {}  # by raw names, only those labelled as themselves
         self._gauges: dict[str, Any] = {}
         self._rejected: dict[str, Any] = {}
         self._dispatch = {REQUEST_START: self._start, REQUEST_STOP: self._stop, REQUEST_EXCEPTION: self._exception,
-                          UPSTREAM_ATTEMPT: self._attempt, REQUEST_REJECTED: self._reject}
+                          UPSTREAM_ATTEMPT: self._attempt, REQUEST_REJECTED: self._reject,
+                          CIRCUIT_STATE: self._circuit}
 
     # -- attaching ---------------------------------------------------------------------------------
 
@@ -198,7 +210,7 @@ class PrometheusMetrics(Attachable):
         self._gauge(metadata["provider"]).inc()
 
     def _stop(self, m: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
-        s = self._lookup(metadata, True)
+        s = self._lookup(metadata, True)  # the deployment that answered (`provider_used`, `model_used`)
         duration = m["duration"]
         (s.success or s.make("success")).inc()
         (s.duration or s.make("duration")).observe(duration / _NS_PER_MS)
@@ -231,6 +243,10 @@ class PrometheusMetrics(Attachable):
                 (s.overhead or s.make("overhead")).observe(max(0, m["duration"] - upstream) / _NS_PER_MS)
         s.exception(kind).inc()
         self._gauge(metadata["provider"]).dec()
+
+    def _circuit(self, _m: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
+        provider, model = self.guard.labels(metadata["provider"], metadata.get("model", ""), True)
+        self.circuit.labels(provider, model).set(_CIRCUIT_VALUES.get(metadata["state"], 0))
 
     def _attempt(self, _m: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
         outcome = _ATTEMPT_OUTCOMES.get(metadata.get("outcome"), "error")  # type: ignore[arg-type]
