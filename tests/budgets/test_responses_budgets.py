@@ -111,10 +111,9 @@ def test_every_responses_failure_path_releases_its_hold(gw: Any) -> None:
 
 async def _leave(url: str, model: str, *, before_first_byte: bool) -> None:
     body = {"model": model, "stream": True, "max_output_tokens": 20, "input": "hi there"}
-    async with httpx.AsyncClient(timeout=5) as c:
-        async with c.stream("POST", url + "/v1/responses", json=body,
-                            headers={"authorization": "Bearer sk-alice"}) as r:
-            if not before_first_byte:
-                async for _ in r.aiter_bytes():
-                    break
+    async with httpx.AsyncClient(timeout=5) as c, c.stream(
+            "POST", url + "/v1/responses", json=body, headers={"authorization": "Bearer sk-alice"}) as r:
+        if not before_first_byte:
+            async for _ in r.aiter_bytes():
+                break
         # leaving the block closes the connection: the client went away
