@@ -26,7 +26,7 @@ from .config import Settings
 from .errors import GatewayError, NotFound, ProviderNotConfigured
 from .pricing import Pricing
 from .providers.base import Provider
-from .resilience import Resilience
+from .resilience import Call, Opener, Resilience
 from .types import ChatChunk, ChatRequest, ChatResponse, Usage
 from .usage.store import UsageRecord, UsageStore
 
@@ -127,13 +127,14 @@ class Gateway:
         )
 
     async def complete(self, req: ChatRequest, request_id: str, key_name: str = "",
-                       meta: Mapping[str, Any] | None = None) -> Completion:
+                       meta: Mapping[str, Any] | None = None, *, call: Call | None = None) -> Completion:
         """Answer a non-stream request: one start, then one stop or exception event.
-        `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`)."""
+        `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`);
+        `call` answers one routing target, for a client API with its own native path."""
         provider, meta_, start = self._begin(req, request_id, meta)
         t0 = time.monotonic_ns()
         try:
-            response, used = await self.resilience.complete(provider, req, request_id)
+            response, used = await self.resilience.complete(provider, req, request_id, call)
         except BaseException as exc:
             t1 = time.monotonic_ns()
             self._exception(meta_, t1 - start, t1 - t0, exc)
@@ -164,7 +165,8 @@ class Gateway:
         return provider, meta, start
 
     async def stream(self, req: ChatRequest, request_id: str, key_name: str = "",
-                     meta: Mapping[str, Any] | None = None) -> AsyncGenerator[ChatChunk, None]:
+                     meta: Mapping[str, Any] | None = None, *,
+                     opener: Opener | None = None) -> AsyncGenerator[ChatChunk, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
         (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way."""
         provider, meta, start = self._begin(req, request_id, meta)
@@ -176,7 +178,7 @@ class Gateway:
         pid, model = provider.id, req.model
         t0 = time.monotonic_ns()
         try:
-            used, first, chunks = await self.resilience.open_stream(provider, req, request_id)
+            used, first, chunks = await self.resilience.open_stream(provider, req, request_id, opener)
         except BaseException as exc:
             duration = time.monotonic_ns() - start
             self._exception(meta, duration, duration, exc)

@@ -49,6 +49,10 @@ class Target:
     fallback: int = 0  # 0: the model the client asked for; n: the n-th fallback
 
 
+Call = Callable[[Target], Awaitable[ChatResponse]]  # answers one target
+Opener = Callable[[Target], AsyncGenerator[ChatChunk, None]]  # starts one target's stream
+
+
 def worth_retrying(exc: BaseException) -> bool:
     """Connection errors, timeouts, 429 and 5xx: the same request may well succeed a moment later."""
     if isinstance(exc, UpstreamTimeout):
@@ -110,16 +114,24 @@ class Resilience:
         self.sleep = sleep
         self.jitter = jitter
 
-    async def complete(self, provider: Provider, req: ChatRequest, request_id: str) -> tuple[ChatResponse, Target]:
-        """The first answer of the chain (the model asked for, then its fallbacks), with who gave it."""
-        return await self._run(provider, req, request_id, lambda t: t.provider.complete(t.req))
+    async def complete(self, provider: Provider, req: ChatRequest, request_id: str,
+                       call: Call | None = None) -> tuple[ChatResponse, Target]:
+        """The first answer of the chain (the model asked for, then its fallbacks), with who gave it.
+        `call` answers one target (default: `provider.complete`); a client API with a native path uses it."""
+        return await self._run(provider, req, request_id, call or _complete)
 
     async def open_stream(
-        self, provider: Provider, req: ChatRequest, request_id: str
+        self, provider: Provider, req: ChatRequest, request_id: str, opener: Opener | None = None
     ) -> tuple[Target, ChatChunk | None, AsyncGenerator[ChatChunk, None]]:
         """Start a stream and wait for its first chunk, retrying and falling back until one arrives.
-        The rest of the stream is the caller's to relay: it is never retried."""
-        (chunks, first), target = await self._run(provider, req, request_id, _open)
+        The rest of the stream is the caller's to relay: it is never retried. `opener` starts one
+        target's stream (default: `provider.stream`)."""
+        opener_ = opener or _stream
+
+        async def once(target: Target) -> Opened:
+            return await _open(opener_(target))
+
+        (chunks, first), target = await self._run(provider, req, request_id, once)
         return target, first, chunks
 
     def stream_failed(self, target: Target, exc: BaseException) -> None:
@@ -229,8 +241,15 @@ def _answered(exc: GatewayError) -> bool:
     return isinstance(exc, UpstreamError) and exc.upstream_status is not None
 
 
-async def _open(target: Target) -> Opened:
-    chunks = target.provider.stream(target.req)
+def _complete(target: Target) -> Awaitable[ChatResponse]:
+    return target.provider.complete(target.req)
+
+
+def _stream(target: Target) -> AsyncGenerator[ChatChunk, None]:
+    return target.provider.stream(target.req)
+
+
+async def _open(chunks: AsyncGenerator[ChatChunk, None]) -> Opened:
     try:
         first = await chunks.__anext__()
     except StopAsyncIteration:

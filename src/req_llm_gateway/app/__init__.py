@@ -23,9 +23,12 @@ from ..providers import HttpClient, build_providers
 from ..ratelimit import open_limiter
 from ..resilience import Resilience
 from ..usage import open_store
+from .anthropic_shape import AnthropicErrorShape
 from .chat import ChatCompletions
+from .count_tokens import CountTokens
 from .hygiene import server_error
 from .limits import TokenMeter, token_limits
+from .messages import Messages
 from .middleware import RequestIdMiddleware
 from .observability import metrics_endpoint, setup_observability
 from .openapi import openapi_endpoint
@@ -84,6 +87,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     routes = [
         Route("/v1/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
         Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
+        Route("/v1/messages", Messages(gateway, redact), methods=["POST"]),
+        Route("/v1/messages/count_tokens", CountTokens(gateway, redact), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
@@ -94,7 +99,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), *security_middleware(settings, limiter)],
+        middleware=[Middleware(AnthropicErrorShape), Middleware(RequestIdMiddleware),
+                    *security_middleware(settings, limiter)],
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )
