@@ -79,7 +79,7 @@ class CountTokens:
 async def _gemini_count(provider: Provider, target: Target, body: dict[str, Any]) -> int:
     """Gemini's `models/{m}:countTokens` on the translated request."""
     assert isinstance(provider, HttpProvider)
-    chat, _ = to_chat(body, target.req)
+    chat, _ = to_chat({**body, "max_tokens": 1}, target.req)  # count_tokens bodies have no max_tokens
     up = GEMINI.build(chat, provider.endpoint)
     content = orjson.loads(up.body)
     content.pop("generationConfig", None)
