@@ -1,0 +1,106 @@
+"""/v1/messages through routing, telemetry and accounting: a fallback across API families, the `api`
+metadata on request events, mixed-run usage and cost equal to Decimal totals worked out by hand."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+from req_llm_gateway import telemetry
+from req_llm_gateway.events import REQUEST_START, REQUEST_STOP
+from tests.conftest import serve_gateway
+from tests.fakes.fixtures import RunningFake
+
+from .conftest import GATEWAY_KEY
+
+CONFIG = """
+[fallbacks]
+"anthropic:claude-down-status-529" = ["openai:gpt-4.1"]
+
+[prices."anthropic:claude-mix-cached"]
+input_mtok = "3"
+output_mtok = "15"
+cache_read_mtok = "0.3"
+cache_write_mtok = "3.75"
+
+[prices."anthropic:claude-mix-cache-write"]
+input_mtok = "3"
+output_mtok = "15"
+cache_read_mtok = "0.3"
+cache_write_mtok = "3.75"
+
+[prices."openai:gpt-4o-mix-cached"]
+input_mtok = "2.5"
+output_mtok = "10"
+cache_read_mtok = "1.25"
+"""
+MSG = [{"role": "user", "content": "count these five words please"}]
+
+
+@pytest.fixture
+def client(upstream_env: dict[str, str], tmp_path: Path) -> Any:
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG)
+    with serve_gateway({**upstream_env, "REQ_LLM_GATEWAY_CONFIG": str(path)}) as gw:
+        yield gw, anthropic.Anthropic(base_url=gw.url, api_key=GATEWAY_KEY, max_retries=0)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_messages_request_falls_back_to_openai(client: Any, stream: bool, fake_anthropic: RunningFake,
+                                                fake_openai: RunningFake) -> None:
+    _, sdk = client
+    kwargs: dict[str, Any] = {"model": "claude-down-status-529", "max_tokens": 100, "messages": MSG}
+    if stream:
+        with sdk.messages.stream(**kwargs) as s:
+            made = s.get_final_message()
+    else:
+        made = sdk.messages.create(**kwargs)
+    assert made.content[0].text == "Fake reply to: count these five words please"
+    assert fake_anthropic.last.path == "/v1/messages"
+    assert fake_openai.last.json["model"] == "gpt-4.1"
+
+
+def test_request_events_name_the_api(client: Any) -> None:
+    _, sdk = client
+    with telemetry.capture([REQUEST_START, REQUEST_STOP]) as events:
+        sdk.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=MSG)
+        sdk.messages.create(model="openai:gpt-4o", max_tokens=50, messages=MSG)
+    assert [(e.event, e.metadata["api"], e.metadata["provider"]) for e in events] == [
+        (REQUEST_START, "anthropic.messages", "anthropic"), (REQUEST_STOP, "anthropic.messages", "anthropic"),
+        (REQUEST_START, "anthropic.messages", "openai"), (REQUEST_STOP, "anthropic.messages", "openai")]
+    assert events[1].metadata["finish_reasons"] == ["stop"] and events[1].measurements["total_tokens"] > 0
+
+
+def test_mixed_run_usage_and_cost_equal_hand_computed_decimals(client: Any) -> None:
+    gw, sdk = client
+    answers = []
+    for model, stream in [("claude-mix-cached", False), ("claude-mix-cached", True), ("claude-mix-cache-write", False),
+                          ("openai:gpt-4o-mix-cached", True), ("claude-nonesuch-1", False)]:
+        kwargs: dict[str, Any] = {"model": model, "max_tokens": 100, "messages": MSG}
+        if stream:
+            with sdk.messages.stream(**kwargs) as s:
+                answers.append((model, s.get_final_message().usage))
+        else:
+            answers.append((model, sdk.messages.create(**kwargs).usage))
+    prices = {"claude-mix-cached": ("3", "15", "0.3", "3.75"), "claude-mix-cache-write": ("3", "15", "0.3", "3.75"),
+              "openai:gpt-4o-mix-cached": ("2.5", "10", "1.25", "0")}
+    expected = Decimal(0)
+    for model, u in answers:
+        if model in prices:
+            fresh, out, read, write = (Decimal(p) / 1_000_000 for p in prices[model])
+            expected += (u.input_tokens * fresh + u.output_tokens * out + (u.cache_read_input_tokens or 0) * read
+                         + (u.cache_creation_input_tokens or 0) * write)
+    rows = httpx.get(gw.url + "/v1/usage", headers={"x-api-key": GATEWAY_KEY}).json()
+    assert Decimal(rows["totals"]["cost_usd"]) == expected == Decimal("0.0004857")
+    reads = sum(u.cache_read_input_tokens or 0 for _, u in answers)
+    writes = sum(u.cache_creation_input_tokens or 0 for _, u in answers)
+    assert reads > 0 and writes > 0
+    prompt = sum(u.input_tokens + (u.cache_read_input_tokens or 0) + (u.cache_creation_input_tokens or 0)
+                 for _, u in answers)
+    assert rows["totals"]["prompt_tokens"] == prompt
+    assert rows["totals"]["calls"] == 5 and rows["totals"]["unpriced_calls"] == 1
