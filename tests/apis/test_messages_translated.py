@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import anthropic
@@ -145,3 +146,19 @@ def test_count_tokens_per_provider(client: anthropic.Anthropic, fake_anthropic: 
     assert local.input_tokens >= 4
     with pytest.raises(anthropic.RateLimitError):  # Anthropic's error passed through, not masked
         client.messages.count_tokens(model="claude-status-429", messages=messages)
+
+
+@pytest.mark.parametrize("model", ["openai:gpt-4o-stream-error", "claude-x-stream-error"])
+def test_mid_stream_failure_is_one_anthropic_error_event(gateway: LoopbackServer, model: str) -> None:
+    body = {"model": model, "max_tokens": 100, "stream": True,
+            "messages": [{"role": "user", "content": "a fairly long question to stream back"}]}
+    with httpx.stream("POST", gateway.url + "/v1/messages", json=body, timeout=30,
+                      headers={"x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01"}) as reply:
+        text = reply.read().decode()
+    assert reply.status_code == 200
+    events = [line.removeprefix("event: ") for line in text.splitlines() if line.startswith("event: ")]
+    assert events[0] == "message_start" and events[-1] == "error" and events.count("error") == 1
+    assert "message_stop" not in events
+    error = [line for line in text.splitlines() if line.startswith("data: ")][-1]
+    payload = json.loads(error.removeprefix("data: "))
+    assert payload["type"] == "error" and payload["error"]["type"] in ("overloaded_error", "api_error")
