@@ -63,6 +63,13 @@ def test_tool_use_round_trip(client: anthropic.Anthropic, model: str, stream: bo
 
 
 @pytest.mark.parametrize("model", MODELS)
+def test_claude_code_metadata_user_id_is_accepted_everywhere(client: anthropic.Anthropic, model: str) -> None:
+    made = client.messages.create(model=model, max_tokens=50, metadata={"user_id": '{"device_id":"d"}'},
+                                  messages=[{"role": "user", "content": "hi"}])
+    assert made.content[0].type == "text"
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_image_block_reaches_the_provider(client: anthropic.Anthropic, model: str) -> None:
     made = client.messages.create(model=model, max_tokens=100, messages=[{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},

@@ -30,6 +30,9 @@ from .responses import Redactor, send_bytes
 __all__ = ["Messages", "Plan", "forwarded_headers"]
 
 _log = logging.getLogger("req_llm_gateway.app")
+# Messages fields with no equivalent at some providers, left out there rather than refused: Claude Code
+# sends `metadata.user_id` on every request.
+OPTIONAL = frozenset({"user", "top_k"})
 PING_INTERVAL = 10.0  # seconds of silence before a `ping` event keeps the client's connection alive
 
 
@@ -57,7 +60,11 @@ class Plan:
     def translated(self, target: Target) -> ChatRequest:
         if self._chat is None:
             self._chat, self.names = to_chat(self.req.body, target.req)
-        return replace(self._chat, provider=target.req.provider, model=target.req.model)
+        chat = replace(self._chat, provider=target.req.provider, model=target.req.model)
+        supported = getattr(getattr(target.provider, "wire", None), "supported_params", None)
+        if supported is not None and any(k in chat.params and k not in supported for k in OPTIONAL):
+            chat = replace(chat, params={k: v for k, v in chat.params.items() if k in supported or k not in OPTIONAL})
+        return chat
 
     async def complete(self, target: Target) -> ChatResponse:
         if native.is_native(target.provider):
