@@ -8,6 +8,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import pytest
 
 from tests.fakes.fixtures import RunningFake
@@ -111,3 +112,58 @@ def test_gateway_key_is_accepted_as_x_api_key_or_bearer(gateway: LoopbackServer,
                                                           "messages": [{"role": "user", "content": "hi"}]},
                        headers={"anthropic-version": "2023-06-01", **headers})
     assert reply.status_code == 200, reply.text
+
+
+class Capture:
+    """The SDK's own request bytes and headers, as they left it."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx2.Request] = []
+
+    def __call__(self, request: httpx2.Request) -> None:
+        request.read()
+        self.requests.append(request)
+
+
+@pytest.fixture
+def captured(gateway: LoopbackServer) -> tuple[anthropic.Anthropic, Capture]:
+    capture = Capture()
+    sdk = anthropic.Anthropic(base_url=gateway.url, api_key=GATEWAY_KEY, max_retries=0,
+                              http_client=httpx2.Client(event_hooks={"request": [capture]}))
+    return sdk, capture
+
+
+def assert_same_as_sent(capture: Capture, fake: RunningFake) -> None:
+    sent, seen = capture.requests[-1], fake.last
+    assert seen.body == sent.content
+    for name in ("anthropic-version", "anthropic-beta"):
+        assert seen.headers.get(name) == sent.headers.get(name)
+
+
+def test_sdk_conversation_passes_through_byte_for_byte(captured: tuple[anthropic.Anthropic, Capture],
+                                                      fake_anthropic: RunningFake) -> None:
+    sdk, capture = captured
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    tool = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    messages: list[Any] = [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}},
+        {"type": "text", "text": "Weather in Paris?", "cache_control": {"type": "ephemeral"}}]}]
+    first = sdk.beta.messages.create(model="claude-sonnet-4-5-reasoning", max_tokens=3000, tools=[tool],
+                                     thinking={"type": "enabled", "budget_tokens": 1024}, messages=messages,
+                                     betas=["interleaved-thinking-2025-05-14", "made-up-beta-2099-01-01"])
+    assert_same_as_sent(capture, fake_anthropic)
+    assert [b.type for b in first.content] == ["thinking", "tool_use"]
+    thinking = first.content[0]
+    assert thinking.signature  # type: ignore[union-attr]
+    call = first.content[1]
+    messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,  # type: ignore[union-attr]
+                                               "content": "Sunny", "cache_control": {"type": "ephemeral"}}]}]
+    with sdk.beta.messages.stream(model="claude-sonnet-4-5-reasoning", max_tokens=3000, tools=[tool],
+                                  thinking={"type": "enabled", "budget_tokens": 1024}, messages=messages,
+                                  betas=["interleaved-thinking-2025-05-14"]) as stream:
+        second = stream.get_final_message()
+    assert_same_as_sent(capture, fake_anthropic)
+    replayed = fake_anthropic.last.json["messages"][1]["content"][0]
+    assert replayed["signature"] == thinking.signature  # type: ignore[union-attr]
+    assert second.content[-1].text.startswith("Tool result received: Sunny")  # type: ignore[union-attr]
