@@ -104,3 +104,13 @@ def test_mixed_run_usage_and_cost_equal_hand_computed_decimals(client: Any) -> N
                  for _, u in answers)
     assert rows["totals"]["prompt_tokens"] == prompt
     assert rows["totals"]["calls"] == 5 and rows["totals"]["unpriced_calls"] == 1
+
+
+def test_prometheus_counts_messages_requests_like_chat(client: Any) -> None:
+    gw, sdk = client
+    sdk.messages.create(model="claude-mix-cached", max_tokens=50, messages=MSG)
+    sdk.messages.create(model="openai:gpt-4o-mix-cached", max_tokens=50, messages=MSG)
+    metrics = httpx.get(gw.url + "/metrics", headers={"x-api-key": GATEWAY_KEY}).text
+    lines = [line for line in metrics.splitlines() if line.startswith("req_llm_gateway_requests_total")]
+    assert any('provider="anthropic"' in line and 'model="claude-mix-cached"' in line for line in lines), lines
+    assert any('provider="openai"' in line and 'model="gpt-4o-mix-cached"' in line for line in lines), lines
