@@ -22,9 +22,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import procstat  # noqa: E402
-import targets as tg  # noqa: E402
-from run import settle  # noqa: E402
+import procstat
+import targets as tg
+from run import settle
 
 PROMPT = [{"role": "user", "content": "Say hello in twenty tokens, please."}]
 CELLS = {  # name: (path, body)

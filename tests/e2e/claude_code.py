@@ -51,7 +51,7 @@ def run(binary: Path, gateway_url: str, key: str, prompt: str, *args: str, model
         env.update(dict.fromkeys(MODEL_VARS, model))
     try:
         done = subprocess.run([str(binary), "-p", prompt, "--output-format", "json", *args], env=env, cwd=home,
-                              capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+                              capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, check=False)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

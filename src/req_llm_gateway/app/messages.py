@@ -107,7 +107,7 @@ class Messages:
             return
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception:  # noqa: BLE001 - the route answers every failure in Anthropic's shape
             _log.exception("unexpected error in messages %s", rid)
             await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
             return
@@ -159,10 +159,13 @@ class Messages:
             if not relay.gone:
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        except Exception:
+        except Exception:  # noqa: BLE001 - the route answers every failure in Anthropic's shape
             _log.exception("unexpected error in messages stream %s", rid)
-            await relay.send(sse_error(GatewayError("The gateway failed unexpectedly; see its logs."),
-                                       self.detailed, self.redact))
+            failure = GatewayError("The gateway failed unexpectedly; see its logs.")
+            if relay.started:
+                await relay.send(sse_error(failure, self.detailed, self.redact))
+            else:
+                await self.send_error(send, failure)
         finally:
             await relay.close()
             await chunks.aclose()
