@@ -15,7 +15,8 @@ from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
 
 GATEWAY_KEY = "gw-messages-key"
-BEDROCK_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+BEDROCK_MODEL = "amazon.nova-lite-v1:0"  # translated through Converse
+BEDROCK_CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"  # native InvokeModel
 
 
 def env_for(anthropic_: RunningFake, openai_: RunningFake, gemini_: RunningFake,

@@ -14,6 +14,7 @@ from req_llm_gateway.apis.anthropic_messages import ToolNames, parse
 from req_llm_gateway.apis.anthropic_tokens import estimate
 from req_llm_gateway.errors import BadRequest, RateLimited, UpstreamError
 from req_llm_gateway.providers.anthropic_native import with_model
+from req_llm_gateway.providers.bedrock_native import body as bedrock_body
 from req_llm_gateway.types import ChatChunk, Usage
 
 
@@ -97,3 +98,16 @@ def test_local_estimate_errs_high_and_counts_media() -> None:
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "A" * 100_000}}
     with_image = {"messages": [{"role": "user", "content": [image, {"type": "text", "text": "hi"}]}]}
     assert 1600 <= estimate(with_image) < 1700
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"model":"m","stream":true,"messages":[{"content":[{"input":{"stream":false,"model":"x"}}]}]}',
+    b'{"messages":[{"content":[{"input":{"stream":false}}]}], "stream" : true ,\n "model": "m"}',
+    b'{"messages":[], "model":"m"}',
+])
+def test_bedrock_body_cuts_only_top_level_model_and_stream(raw: bytes) -> None:
+    has_stream = "stream" in orjson.loads(raw)
+    out = bedrock_body(raw, has_stream, ["beta-1"])
+    parsed = orjson.loads(out)
+    expected = {k: v for k, v in orjson.loads(raw).items() if k not in ("model", "stream")}
+    assert parsed == {"anthropic_version": "bedrock-2023-05-31", "anthropic_beta": ["beta-1"], **expected}

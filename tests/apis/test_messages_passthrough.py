@@ -14,7 +14,7 @@ import pytest
 from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
 
-from .conftest import GATEWAY_KEY
+from .conftest import BEDROCK_CLAUDE, GATEWAY_KEY
 
 # A body as Claude Code shapes it: odd spacing, a nested "model" key, betas' fields, signed thinking.
 RAW = (
@@ -167,3 +167,29 @@ def test_sdk_conversation_passes_through_byte_for_byte(captured: tuple[anthropic
     replayed = fake_anthropic.last.json["messages"][1]["content"][0]
     assert replayed["signature"] == thinking.signature  # type: ignore[union-attr]
     assert second.content[-1].text.startswith("Tool result received: Sunny")  # type: ignore[union-attr]
+
+
+def test_claude_on_bedrock_gets_the_native_anthropic_body(gateway: LoopbackServer, fake_bedrock: RunningFake) -> None:
+    body = RAW.replace(b'"claude-sonnet-4-5"', b'"bedrock:' + BEDROCK_CLAUDE.encode() + b'"', 1)
+    reply = post(gateway, body)
+    assert reply.status_code == 200, reply.text
+    seen = fake_bedrock.last
+    assert seen.path.endswith("/invoke")
+    expected = json.loads(RAW)
+    del expected["model"]
+    assert seen.json == {"anthropic_version": "bedrock-2023-05-31", "anthropic_beta": BETAS.split(","), **expected}
+    assert RAW.split(b'"system"', 1)[1] in seen.body  # the rest of the body as the client sent it, byte for byte
+    assert reply.json()["type"] == "message" and reply.json()["id"].startswith("msg_bdrk_")
+
+
+def test_claude_on_bedrock_streams_anthropic_events(client: anthropic.Anthropic, fake_bedrock: RunningFake) -> None:
+    kwargs: dict[str, Any] = {"model": f"bedrock:{BEDROCK_CLAUDE}", "max_tokens": 100,
+                              "messages": [{"role": "user", "content": "stream from bedrock"}]}
+    made = client.messages.create(**kwargs)
+    with client.messages.stream(**kwargs) as stream:
+        final = stream.get_final_message()
+    assert fake_bedrock.last.path.endswith("/invoke-with-response-stream")
+    assert "stream" not in fake_bedrock.last.json
+    assert [b.model_dump() for b in final.content] == [b.model_dump() for b in made.content]
+    assert final.content[0].text == "Fake reply to: stream from bedrock"  # type: ignore[union-attr]
+    assert final.usage.input_tokens == made.usage.input_tokens > 0

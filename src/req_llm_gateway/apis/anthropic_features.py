@@ -8,7 +8,8 @@ __all__ = ["COLUMNS", "MATRIX", "markdown"]
 COLUMNS = ("anthropic", "openai and compatible", "gemini", "bedrock", "azure")
 _T = "translated"
 MATRIX: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Path", ("pass-through (bytes unchanged)", _T, _T, _T + " (Converse)", _T)),
+    ("Path", ("pass-through (bytes unchanged)", _T, _T,
+              "Claude: native InvokeModel body; others: translated (Converse)", _T)),
     ("Text, multi-turn, `system` blocks", ("yes", "yes", "yes", "yes", "yes")),
     ("Streaming (Anthropic's events)", ("upstream's own events", "yes", "yes", "yes", "yes")),
     ("Images (base64, URL)", ("yes", "yes", "yes", "base64 only", "yes")),
@@ -24,12 +25,12 @@ MATRIX: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("`thinking` enabled (budget)", ("yes", "`reasoning_effort`", "thinking budget", "yes", "`reasoning_effort`")),
     ("Adaptive thinking, `output_config.effort`", ("yes", "provider default", "provider default",
                                                    "provider default", "provider default")),
-    ("Signed thinking replayed", ("yes, unchanged", "dropped", "dropped", "dropped", "dropped")),
-    ("`cache_control`", ("yes", "dropped (automatic caching)", "dropped", "dropped", "dropped")),
+    ("Signed thinking replayed", ("yes, unchanged", "dropped", "dropped", "Claude: unchanged", "dropped")),
+    ("`cache_control`", ("yes", "dropped (automatic caching)", "dropped", "Claude: yes", "dropped")),
     ("Cache tokens in usage", ("yes", "cache reads", "cache reads", "reads and writes", "cache reads")),
     ("Attribution block (`x-anthropic-billing-header`)", ("kept", "removed", "removed", "removed", "removed")),
     ("`anthropic-beta`, unknown fields", ("forwarded as sent", "unknown fields ignored", "unknown fields ignored",
-                                          "unknown fields ignored", "unknown fields ignored")),
+                                          "Claude: `anthropic_beta` in the body", "unknown fields ignored")),
     ("Server tools, `mcp_servers`, `container`", ("yes", "400", "400", "400", "400")),
     ("`count_tokens`", ("Anthropic's counter", "local estimate", "Gemini `countTokens`", "local estimate",
                         "local estimate")),

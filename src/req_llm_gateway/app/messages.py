@@ -1,6 +1,6 @@
 """`POST /v1/messages` (Anthropic's Messages API) as a plain ASGI endpoint. Each routing target is
-answered natively when it speaks Messages (the body passes through: providers/anthropic_native.py),
-else translated (apis/anthropic_messages.py) and rendered back as a `message` or Anthropic's events.
+answered natively when it speaks Messages (the body passes through: providers/anthropic_native.py; Claude
+on Bedrock through InvokeModel: providers/bedrock_native.py), else translated (apis/anthropic_messages.py) and rendered back as a `message` or Anthropic's events.
 Errors are Anthropic-shaped. `count_tokens` lives in app/count_tokens.py."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..apis.anthropic_messages import MessagesRequest, ToolNames, parse, to_chat
 from ..errors import Forbidden, GatewayError
 from ..gateway import Gateway
 from ..providers import anthropic_native as native
+from ..providers import bedrock_native
 from ..resilience import Target
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .auth import model_allowed
@@ -66,14 +67,23 @@ class Plan:
             chat = replace(chat, params={k: v for k, v in chat.params.items() if k in supported or k not in OPTIONAL})
         return chat
 
+    def bedrock(self, target: Target) -> Any:
+        """The InvokeModel request for Claude on Bedrock (the Anthropic body, minus model and stream)."""
+        payload = bedrock_native.body(self.req.raw, "stream" in self.req.body, bedrock_native.betas_of(self.headers))
+        return bedrock_native.request(target.provider, target.req.model, payload, self.req.stream)
+
     async def complete(self, target: Target) -> ChatResponse:
         if native.is_native(target.provider):
             return await native.complete(target.provider, self.upstream(target, "/v1/messages"))
+        if bedrock_native.is_bedrock_claude(target.provider, target.req.model):
+            return await bedrock_native.complete(target.provider, self.bedrock(target))
         return await target.provider.complete(self.translated(target))
 
     def open(self, target: Target) -> AsyncGenerator[ChatChunk, None]:
         if native.is_native(target.provider):
             return native.stream(target.provider, self.upstream(target, "/v1/messages"))
+        if bedrock_native.is_bedrock_claude(target.provider, target.req.model):
+            return bedrock_native.stream(target.provider, self.bedrock(target))
         return target.provider.stream(self.translated(target))
 
 

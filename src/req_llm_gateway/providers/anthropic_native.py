@@ -20,9 +20,10 @@ from ._http import HttpProvider
 from .anthropic import DEFAULT_BASE_URL, VERSION, WIRE, finish_reason, usage_from
 from .base import Provider, UpstreamRequest
 
-__all__ = ["NativeChunk", "NativeError", "NativeResponse", "complete", "is_native", "request", "send", "stream",
-           "with_model"]
+__all__ = ["NativeChunk", "NativeError", "NativeResponse", "Scanner", "complete", "is_native", "key_span",
+           "request", "send", "stream", "with_model"]
 
+_VALUE = rb'(?:"(?:[^"\\]|\\.)*"|true|false|null|-?[0-9][0-9.eE+-]*)'
 _MODEL_KEY = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]')
 
@@ -60,15 +61,17 @@ class NativeError(UpstreamError):
 
 def with_model(raw: bytes, model: str) -> bytes:
     """`raw` with its top-level `"model"` value replaced by `model`; every other byte stays."""
-    found = list(_MODEL_KEY.finditer(raw))
-    if len(found) == 1:  # the top-level key exists (it was parsed), so a single match is it
-        span = found[0].span()
-    else:
-        span = _top_level_model(raw)
-    return raw[:span[0]] + b'"model":' + orjson.dumps(model) + raw[span[1]:]
+    start, end = key_span(raw, b"model")
+    return raw[:start] + b'"model":' + orjson.dumps(model) + raw[end:]
 
 
-def _top_level_model(raw: bytes) -> tuple[int, int]:
+def key_span(raw: bytes, key: bytes) -> tuple[int, int]:
+    """Where `"key": value` (a string or a literal) sits at the top level of the JSON object `raw`,
+    which must have that key. One match is it; several are told apart by depth."""
+    pattern = _MODEL_KEY if key == b"model" else re.compile(rb'"' + key + rb'"\s*:\s*' + _VALUE)
+    found = list(pattern.finditer(raw))
+    if len(found) == 1:
+        return found[0].span()
     depth = 0
     for m in _TOKENS.finditer(raw):
         tok = m.group()
@@ -76,11 +79,11 @@ def _top_level_model(raw: bytes) -> tuple[int, int]:
             depth += 1
         elif tok in (b"}", b"]"):
             depth -= 1
-        elif depth == 1 and tok == b'"model"':
-            value = _MODEL_KEY.match(raw, m.start())
+        elif depth == 1 and tok == b'"' + key + b'"':
+            value = pattern.match(raw, m.start())
             if value is not None:
                 return value.span()
-    raise ValueError("no top-level model")
+    raise ValueError(f"no top-level {key.decode()}")
 
 
 def request(provider: Provider, path: str, raw: bytes, headers: Iterable[tuple[str, str]], query: str) -> UpstreamRequest:
@@ -146,7 +149,7 @@ async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[Chat
             except Exception as exc:
                 raise provider._transport_error(exc) from exc
             raise _error(provider, resp.status, body, resp.headers)
-        scan = _Scanner()
+        scan = Scanner()
         async for data in provider._chunks(resp):
             done = scan.feed(data)
             yield NativeChunk(data=data)
@@ -166,7 +169,7 @@ def _stream_error(provider: HttpProvider, data: dict[str, Any]) -> GatewayError:
     return err
 
 
-class _Scanner:
+class Scanner:
     """Finds message_start, message_delta, message_stop and error events in the relayed bytes; the
     many content_block_* events in between are not parsed."""
 
