@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from req_llm_gateway.apis.anthropic_tokens import estimate  # noqa: E402
+from req_llm_gateway.apis.anthropic_tokens import estimate
 
 
 def _text(value: Any) -> str:
@@ -89,7 +89,7 @@ def main() -> int:
 
     claude = Tokenizer.from_file(a.claude_json)
     cl100k = tiktoken.get_encoding("cl100k_base")
-    print(f"| sample | estimate | Claude tokenizer | estimate / Claude | cl100k | estimate / cl100k |\n|---|---|---|---|---|---|")
+    print("| sample | estimate | Claude tokenizer | estimate / Claude | cl100k | estimate / cl100k |\n|---|---|---|---|---|---|")
     for name, body in samples().items():
         text = "\n".join([_text(body.get("system")), *(_text(m.get("content")) for m in body["messages"]),
                           *(json.dumps(t) for t in body.get("tools") or ())])
