@@ -169,3 +169,20 @@ def test_mid_stream_failure_is_one_anthropic_error_event(gateway: LoopbackServer
     error = [line for line in text.splitlines() if line.startswith("data: ")][-1]
     payload = json.loads(error.removeprefix("data: "))
     assert payload["type"] == "error" and payload["error"]["type"] in ("overloaded_error", "api_error")
+
+
+def test_slow_upstream_gets_pings_before_message_start(upstream_env: dict[str, str]) -> None:
+    from req_llm_gateway import Settings, create_app
+    from req_llm_gateway.app.messages import Messages
+    from req_llm_gateway.app.responses import Redactor
+
+    settings = Settings.from_env({**upstream_env, "REQ_LLM_GATEWAY_USAGE_STORE": "memory://"})
+    route = Messages(create_app(settings).state.gateway, Redactor(), ping_interval=0.1)  # the real gateway state
+    body = {"model": "openai:gpt-4o-slow-400", "max_tokens": 50, "stream": True,
+            "messages": [{"role": "user", "content": "take your time"}]}
+    with LoopbackServer(route) as srv:
+        text = httpx.post(srv.url, json=body, timeout=30).text
+    events = [line.removeprefix("event: ") for line in text.splitlines() if line.startswith("event: ")]
+    first_start = events.index("message_start")
+    assert first_start > 0 and set(events[:first_start]) == {"ping"}
+    assert events[-2:] == ["message_delta", "message_stop"]

@@ -88,8 +88,9 @@ class Plan:
 
 
 class Messages:
-    def __init__(self, gateway: Gateway, redact: Redactor) -> None:
+    def __init__(self, gateway: Gateway, redact: Redactor, *, ping_interval: float = PING_INTERVAL) -> None:
         self.gateway = gateway
+        self.ping_interval = ping_interval
         self.settings = gateway.settings
         self.detailed = gateway.settings.error_verbosity == "detailed"
         self.redact = redact
@@ -139,7 +140,7 @@ class Messages:
     async def _stream(self, plan: Plan, rid: str, key_name: str, meta: dict[str, Any], receive: Receive,
                       send: Send) -> None:
         chunks = self.gateway.stream(plan.req.route(), rid, key_name, meta, opener=plan.open)
-        relay = _Relay(send, receive, self.settings.client_timeout)
+        relay = _Relay(send, receive, self.ping_interval)
         writer: out.EventWriter | None = None
         try:
             first = await relay.first(chunks)
@@ -187,9 +188,10 @@ def _msg_id(rid: str) -> str:
 
 class _Relay:
     """The SSE response: started on the first chunk (or at the first ping, when the upstream is slow to
-    answer), pings after `PING_INTERVAL` of silence, and cancels the stream when the client goes away."""
+    answer), pings after `ping_interval` seconds of silence, and cancels the stream when the client goes away."""
 
-    def __init__(self, send: Send, receive: Receive, client_timeout: float) -> None:
+    def __init__(self, send: Send, receive: Receive, ping_interval: float) -> None:
+        self.interval = ping_interval
         self._send = send
         self.receive = receive
         self.started = False
@@ -200,12 +202,12 @@ class _Relay:
         self.watchers: list[asyncio.Task[None]] = []
 
     async def first(self, chunks: AsyncGenerator[ChatChunk, None]) -> ChatChunk | None:
-        """The first chunk; pings (starting the response) while it takes longer than `PING_INTERVAL`.
+        """The first chunk; pings (starting the response) while it takes longer than the ping interval.
         A failure before anything was sent is kept in `error` for a plain HTTP error answer."""
         pending = asyncio.ensure_future(anext(chunks, None))
         try:
             while True:
-                done, _ = await asyncio.wait({pending}, timeout=PING_INTERVAL)
+                done, _ = await asyncio.wait({pending}, timeout=self.interval)
                 if done:
                     return pending.result()
                 await self.start()
@@ -234,9 +236,9 @@ class _Relay:
         """Ping during silence; cancel the stream when the client disconnects."""
         while True:
             try:
-                message = await asyncio.wait_for(self.receive(), PING_INTERVAL)
+                message = await asyncio.wait_for(self.receive(), self.interval)
             except TimeoutError:
-                if time.monotonic() - self.last >= PING_INTERVAL:
+                if time.monotonic() - self.last >= self.interval:
                     await self.send(out.PING)
                 continue
             if message["type"] == "http.disconnect":
