@@ -193,3 +193,13 @@ def test_claude_on_bedrock_streams_anthropic_events(client: anthropic.Anthropic,
     assert [b.model_dump() for b in final.content] == [b.model_dump() for b in made.content]
     assert final.content[0].text == "Fake reply to: stream from bedrock"  # type: ignore[union-attr]
     assert final.usage.input_tokens == made.usage.input_tokens > 0
+
+
+def test_a_pass_through_stream_cut_midway_still_records_its_input_tokens(gateway: LoopbackServer) -> None:
+    body = RAW.replace(b'"claude-sonnet-4-5"', b'"claude-cut-stream"', 1).replace(b'"max_tokens":1024',
+                                                                                b'"max_tokens":1024,"stream":true', 1)
+    text = post(gateway, body).text
+    assert text.rstrip().splitlines()[-2] == "event: error"  # the cut is reported as Anthropic's error event
+    usage = httpx.get(gateway.url + "/v1/usage", headers={"x-api-key": GATEWAY_KEY}).json()
+    row = next(r for r in usage["rows"] if r["model"] == "claude-cut-stream")
+    assert row["errors"] == 1 and row["prompt_tokens"] > 0

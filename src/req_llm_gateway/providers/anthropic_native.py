@@ -158,6 +158,9 @@ async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[Chat
             if done:
                 yield NativeChunk(data=b"", usage=usage_from(scan.usage), finish_reason=finish_reason(scan.stop, False))
                 return
+            if scan.fresh:  # message_start's usage: recorded even if the stream breaks off later
+                scan.fresh = False
+                yield NativeChunk(data=b"", usage=usage_from(scan.usage))
         raise UpstreamError(f"The {provider.id} provider's stream ended before message_stop.")
     finally:
         resp.close()
@@ -178,6 +181,7 @@ class Scanner:
         self.usage: dict[str, Any] = {}
         self.stop: str | None = None
         self.error: dict[str, Any] | None = None
+        self.fresh = False  # message_start's usage arrived and was not handed on yet
 
     def feed(self, data: bytes) -> bool:
         """True once message_stop has arrived."""
@@ -193,6 +197,7 @@ class Scanner:
             kind = payload.get("type")
             if kind == "message_start":
                 self.usage.update((payload.get("message") or {}).get("usage") or {})
+                self.fresh = True
             elif kind == "message_delta":
                 self.usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
                 self.stop = (payload.get("delta") or {}).get("stop_reason") or self.stop

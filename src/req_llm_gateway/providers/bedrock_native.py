@@ -113,6 +113,9 @@ async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[Chat
             if done:
                 yield NativeChunk(data=b"", usage=usage_from(scan.usage), finish_reason=finish_reason(scan.stop, False))
                 return
+            if scan.fresh:
+                scan.fresh = False
+                yield NativeChunk(data=b"", usage=usage_from(scan.usage))
         raise UpstreamError(f"The {provider.id} provider's stream ended before message_stop.")
     finally:
         resp.close()
