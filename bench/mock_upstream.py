@@ -112,7 +112,31 @@ def _message_body() -> bytes:
 
 _MESSAGE_RESPONSE = _http("200 OK", b"application/json", _message_body())
 _JSON_RESPONSE = _http("200 OK", b"application/json", _completion_body())
+
+
+def _responses_events(chunks: int) -> tuple[bytes, bytes]:
+    """A Responses answer of `chunks` text deltas: (the JSON body, the whole SSE stream), both HTTP-framed."""
+    usage = {"input_tokens": 24, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": chunks,
+             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 24 + chunks}
+    text = " ".join(["tok"] * chunks)
+    item = {"id": "msg_bench", "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "annotations": [], "text": text}]}
+    done = {"id": "resp_bench", "object": "response", "created_at": _CREATED, "status": "completed",
+            "model": _MODEL, "output": [item], "usage": usage}
+    start = {**done, "status": "in_progress", "output": [], "usage": None}
+    events: list[dict[str, object]] = [{"type": "response.created", "response": start},
+                                       {"type": "response.output_item.added", "output_index": 0,
+                                        "item": {**item, "status": "in_progress", "content": []}}]
+    events += [{"type": "response.output_text.delta", "item_id": "msg_bench", "output_index": 0,
+                "content_index": 0, "delta": "tok" if i == 0 else " tok"} for i in range(chunks)]
+    events += [{"type": "response.output_item.done", "output_index": 0, "item": item},
+               {"type": "response.completed", "response": done}]
+    sse = b"".join(b"event: %s\ndata: %s\n\n" % (str(e["type"]).encode(), json.dumps(
+        {**e, "sequence_number": n}, separators=(",", ":")).encode()) for n, e in enumerate(events))
+    stream = _STREAM_HEAD + b"%x\r\n%s\r\n0\r\n\r\n" % (len(sse), sse)
+    return _http("200 OK", b"application/json", json.dumps(done, separators=(",", ":")).encode()), stream
 _STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+_RESPONSES_JSON, _RESPONSES_STREAM = _responses_events(20)
 _NOT_FOUND = _http("404 Not Found", b"application/json", b'{"error":{"message":"not found"}}')
 
 
@@ -163,6 +187,10 @@ class MockProtocol(asyncio.Protocol):
         method, _, rest = line.partition(b" ")
         target = rest.rpartition(b" ")[0].decode()
         path = urlsplit(target).path
+        if method == b"POST" and path.endswith("/responses"):  # OpenAI Responses (bench/responses_cpu.py)
+            self.s.served["stream" if _STREAM_RE.search(body) else "json"] += 1
+            self.write(_RESPONSES_STREAM if _STREAM_RE.search(body) else _RESPONSES_JSON, close)
+            return
         if method == b"POST" and path.endswith("/chat/completions"):
             if _STREAM_RE.search(body):
                 self.s.served["stream"] += 1

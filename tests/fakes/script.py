@@ -17,6 +17,7 @@ Markers may appear anywhere in the model name, separated by non-alphanumerics, a
 | `reasoning`   | the model "thinks": report `REASONING_TOKENS` reasoning tokens         |
 | `no-tools`    | never call a tool, whatever the request offers                         |
 | `tool-NAME`   | call only the tool named NAME (any case), filling its required fields  |
+| `fixed-ids`   | ids and times derived from the request (byte-comparable answers)       |
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _FLAGS = (
     "cache-write",
     "reasoning",
     "no-tools",
+    "fixed-ids",
 )
 
 
@@ -57,6 +59,7 @@ class Script:
     reasoning: bool = False
     no_tools: bool = False
     tool: str | None = None
+    fixed_ids: bool = False
 
     @classmethod
     def from_model(cls, model: str) -> Script:

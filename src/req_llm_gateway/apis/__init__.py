@@ -1,2 +1,2 @@
-"""Inbound client APIs: one module per client-facing wire format. Each parses the client's body into the
-canonical request and renders canonical responses and chunks back; pure, no I/O."""
+"""Inbound wire formats: one module per client-facing API, parsing its body into the canonical request and
+rendering canonical responses and chunks back. Pure translation, no I/O."""

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from ..circuit_redis import SharedBreakers
 from ..config import Settings
@@ -22,6 +22,7 @@ from ..pricing import PriceRefresh, Pricing
 from ..providers import HttpClient, build_providers
 from ..ratelimit import open_limiter
 from ..resilience import Resilience
+from ..responses_gateway import ResponsesGateway
 from ..usage import open_store
 from .anthropic_shape import AnthropicErrorShape
 from .chat import ChatCompletions
@@ -34,6 +35,7 @@ from .observability import metrics_endpoint, setup_observability
 from .openapi import openapi_endpoint
 from .readiness import Readiness, health_endpoint
 from .responses import Redactor
+from .responses_route import Responses
 from .routes import http_exception, models_endpoint
 from .security import security_middleware
 from .usage_api import usage_endpoint
@@ -84,8 +86,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
                 await breakers.close()
             await http.close()
 
+    responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact)
     routes = [
         Route("/v1/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
+        WebSocketRoute("/v1/responses", responses),
         Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
         Route("/v1/messages", Messages(gateway, redact), methods=["POST"]),
         Route("/v1/messages/count_tokens", CountTokens(gateway, redact), methods=["POST"]),
