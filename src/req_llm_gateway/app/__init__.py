@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
+from ..budgets import open_budgets
 from ..circuit_redis import SharedBreakers
 from ..config import Settings
 from ..dashboard import dashboard_routes
@@ -25,10 +26,11 @@ from ..resilience import Resilience
 from ..responses_gateway import ResponsesGateway
 from ..usage import open_store
 from .anthropic_shape import AnthropicErrorShape
+from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
 from .count_tokens import CountTokens
 from .hygiene import server_error
-from .limits import TokenMeter, token_limits
+from .limits import TokenMeter, model_call_paths, token_limits
 from .messages import Messages
 from .middleware import RequestIdMiddleware
 from .observability import metrics_endpoint, setup_observability
@@ -55,18 +57,22 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
     http = HttpClient()
     providers = build_providers(settings, http)
-    usage = open_store(settings.usage_store, settings.usage_flush_interval)
+    usage = open_store(settings.usage_store, settings.usage_flush_interval, settings.usage_journal_dir,
+                       settings.usage_spill_rows)
     limiter = open_limiter(settings.rate_limit_store, settings.rate_limit_prefix)
-    if budgets := token_limits(settings):
-        usage = TokenMeter(usage, limiter, budgets)
+    if tpm := token_limits(settings):
+        usage = TokenMeter(usage, limiter, tpm)
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
     gateway = Gateway(settings, providers, pricing, usage)
+    budgets = open_budgets(settings, pricing, usage)  # None: no key or team has a budget
     breakers = shared_breakers(settings)  # replicas on one Redis share circuit state
     if breakers is not None:
         gateway.resilience = Resilience(settings, gateway.resolve, breakers=breakers)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
     readiness = Readiness(usage, limiter, fail_open=settings.rate_limit_fail_open)
     observability = setup_observability(settings)
+    if budgets is not None:
+        BudgetGauges(budgets).register(observability.prometheus.registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -75,12 +81,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             breakers.start()
         refresh = PriceRefresh.start(settings.prices_refresh, settings.prices_url)  # opt-in only
         asyncio.get_running_loop().run_in_executor(None, pricing.warm)  # load the local catalogue off the loop
+        replay = getattr(usage, "replay_journal", None)  # usage spilled by a stop during a database outage
+        if replay is not None:
+            await replay()
         try:
             yield
         finally:
             refresh.stop()
             observability.close()
             await usage.close()
+            if budgets is not None:
+                await budgets.store.close()
             await limiter.close()
             if breakers is not None:
                 await breakers.close()
@@ -88,16 +99,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
 
     responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact)
     routes = [
-        Route("/v1/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
+        Route("/v1/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
         Route("/v1/responses", responses, methods=["POST"]),
         WebSocketRoute("/v1/responses", responses),
-        Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
-        Route("/v1/messages", Messages(gateway, redact), methods=["POST"]),
+        Route("/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
+        Route("/v1/messages", Messages(gateway, redact, budgets=budgets), methods=["POST"]),
         Route("/v1/messages/count_tokens", CountTokens(gateway, redact), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
               methods=["GET"]),
+        Route("/v1/budgets", budgets_endpoint(budgets), methods=["GET"]),
         Route("/metrics", metrics_endpoint(observability.prometheus), methods=["GET"]),
         Route("/openapi.json", openapi_endpoint(settings), methods=["GET"]),
         *dashboard_routes(),
@@ -105,7 +117,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(AnthropicErrorShape), Middleware(RequestIdMiddleware),
-                    *security_middleware(settings, limiter)],
+                    *security_middleware(settings, limiter, model_call_paths(routes))],
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )
@@ -114,6 +126,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     app.state.usage = usage
     app.state.http = http
     app.state.limiter = limiter
+    app.state.budgets = budgets
     app.state.observability = observability
     return app
 

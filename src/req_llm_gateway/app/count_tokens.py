@@ -32,6 +32,8 @@ _log = logging.getLogger("req_llm_gateway.app")
 
 
 class CountTokens:
+    model_call = True  # it reaches the upstream: the model-call rate limit applies (app/limits.py)
+
     def __init__(self, gateway: Gateway, redact: Redactor) -> None:
         self.gateway = gateway
         self.settings = gateway.settings

@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from ..apis import _anthropic_out as out
 from ..apis.anthropic_errors import error_body, sse_error
 from ..apis.anthropic_messages import MessagesRequest, ToolNames, parse, to_chat
+from ..budgets import NO_HOLD, Budgets, Hold, estimate_prompt_tokens
 from ..errors import Forbidden, GatewayError
 from ..gateway import Gateway
 from ..providers import anthropic_native as native
@@ -25,7 +26,7 @@ from ..providers import bedrock_native
 from ..resilience import Target
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .auth import model_allowed
-from .chat import SSE_HEADERS, read_body, trace_context
+from .chat import SSE_HEADERS, _header_list, read_body, trace_context
 from .responses import Redactor, send_bytes
 
 __all__ = ["Messages", "Plan", "forwarded_headers"]
@@ -88,31 +89,49 @@ class Plan:
 
 
 class Messages:
-    def __init__(self, gateway: Gateway, redact: Redactor, *, ping_interval: float = PING_INTERVAL) -> None:
+    model_call = True  # rate limits and budgets count this route (app/limits.py)
+
+    def __init__(self, gateway: Gateway, redact: Redactor, *, budgets: Budgets | None = None,
+                 ping_interval: float = PING_INTERVAL) -> None:
         self.gateway = gateway
+        self.budgets = budgets
         self.ping_interval = ping_interval
         self.settings = gateway.settings
         self.detailed = gateway.settings.error_verbosity == "detailed"
         self.redact = redact
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        holder = [NO_HOLD]
+        try:
+            await self._handle(scope, receive, send, holder)
+        finally:  # every path, cancellation included: the hold becomes the recorded cost
+            await holder[0].settle()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, holder: list[Hold]) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
         try:
             raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             req = parse(raw, self.settings.default_provider)
             spec = state.get("api_key")
-            if spec is not None:
-                provider = self.settings.aliases.get(req.provider, req.provider)
-                if not model_allowed(spec, provider, req.model):
-                    raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+            provider = self.settings.aliases.get(req.provider, req.provider)
+            if spec is not None and not model_allowed(spec, provider, req.model):
+                raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+            key_name = state.get("key_name", "")
+            if self.budgets is not None and key_name:
+                limit = req.body.get("max_tokens")
+                holder[0] = await self.budgets.admit(key_name, None, provider, req.model,
+                                                     estimate_prompt_tokens(len(raw)),
+                                                     limit if type(limit) is int else None, rid)
+            hold = holder[0]
+            charge = hold.charge if hold is not NO_HOLD else None
             plan = Plan(req, forwarded_headers(scope), scope.get("query_string", b"").decode("latin-1"))
             meta: dict[str, Any] = {"api": "anthropic.messages", **(trace_context(scope) or {})}
-            key_name = state.get("key_name", "")
             if req.stream:
-                await self._stream(plan, rid, key_name, meta, receive, send)
+                await self._stream(plan, rid, key_name, meta, receive, send, hold)
                 return
-            completion = await self.gateway.complete(req.route(), rid, key_name, meta, call=plan.complete)
+            completion = await self.gateway.complete(req.route(), rid, key_name, meta, call=plan.complete,
+                                                     charge=charge)
         except GatewayError as err:
             await self.send_error(send, err)
             return
@@ -127,7 +146,7 @@ class Messages:
             body = resp.raw
         else:
             body = orjson.dumps(out.message_from(resp, _msg_id(rid), req.body["model"], plan.names))
-        await send_bytes(send, 200, body)
+        await send_bytes(send, 200, body, _header_list(hold.headers))
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
         if isinstance(err, native.NativeError) and 400 <= err.raw_status < 500 and err.raw_status not in (401, 403):
@@ -138,9 +157,10 @@ class Messages:
         await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
 
     async def _stream(self, plan: Plan, rid: str, key_name: str, meta: dict[str, Any], receive: Receive,
-                      send: Send) -> None:
-        chunks = self.gateway.stream(plan.req.route(), rid, key_name, meta, opener=plan.open)
-        relay = _Relay(send, receive, self.ping_interval)
+                      send: Send, hold: Hold = NO_HOLD) -> None:
+        chunks = self.gateway.stream(plan.req.route(), rid, key_name, meta, opener=plan.open,
+                                     charge=hold.charge if hold is not NO_HOLD else None)
+        relay = _Relay(send, receive, self.ping_interval, _header_list(hold.headers))
         writer: out.EventWriter | None = None
         try:
             first = await relay.first(chunks)
@@ -190,8 +210,10 @@ class _Relay:
     """The SSE response: started on the first chunk (or at the first ping, when the upstream is slow to
     answer), pings after `ping_interval` seconds of silence, and cancels the stream when the client goes away."""
 
-    def __init__(self, send: Send, receive: Receive, ping_interval: float) -> None:
+    def __init__(self, send: Send, receive: Receive, ping_interval: float,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.interval = ping_interval
+        self.headers = SSE_HEADERS + headers if headers else SSE_HEADERS
         self._send = send
         self.receive = receive
         self.started = False
@@ -225,7 +247,7 @@ class _Relay:
         if self.started:
             return
         self.started = True
-        await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await self._send({"type": "http.response.start", "status": 200, "headers": self.headers})
         self.watchers.append(asyncio.create_task(self._watch()))
 
     async def send(self, data: bytes) -> None:

@@ -15,10 +15,12 @@ from .limits import RateLimitMiddleware
 __all__ = ["security_middleware"]
 
 EXPOSED = ["x-request-id", "retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
-           "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"]
+           "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens",
+           "x-budget-remaining-usd", "x-budget-reset"]
 
 
-def security_middleware(settings: Settings, limiter: Limiter) -> list[Middleware]:
+def security_middleware(settings: Settings, limiter: Limiter,
+                        model_paths: frozenset[str] | None = None) -> list[Middleware]:
     stack: list[Middleware] = []
     if settings.cors_origins:
         stack.append(Middleware(
@@ -28,5 +30,8 @@ def security_middleware(settings: Settings, limiter: Limiter) -> list[Middleware
         ))
     stack.append(Middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes))
     stack.append(Middleware(AuthMiddleware, settings=settings, limiter=limiter))
-    stack.append(Middleware(RateLimitMiddleware, settings=settings, limiter=limiter))
+    if model_paths is None:
+        stack.append(Middleware(RateLimitMiddleware, settings=settings, limiter=limiter))
+    else:
+        stack.append(Middleware(RateLimitMiddleware, settings=settings, limiter=limiter, model_paths=model_paths))
     return stack
