@@ -114,3 +114,17 @@ def test_prometheus_counts_messages_requests_like_chat(client: Any) -> None:
     lines = [line for line in metrics.splitlines() if line.startswith("req_llm_gateway_requests_total")]
     assert any('provider="anthropic"' in line and 'model="claude-mix-cached"' in line for line in lines), lines
     assert any('provider="openai"' in line and 'model="gpt-4o-mix-cached"' in line for line in lines), lines
+
+
+def test_budget_holds_and_refusals_apply_to_messages(upstream_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(CONFIG + '\n[keys.alice]\nkey_env = "ALICE_KEY"\nbudget = { usd = "0.01", window = "day" }\n')
+    env = {**upstream_env, "REQ_LLM_GATEWAY_CONFIG": str(path), "ALICE_KEY": "alice-secret-key"}
+    with serve_gateway(env) as gw:
+        sdk = anthropic.Anthropic(base_url=gw.url, api_key="alice-secret-key", max_retries=0)
+        made = sdk.messages.create(model="claude-mix-cached", max_tokens=5, messages=MSG)  # fits the budget
+        assert made.type == "message"
+        with pytest.raises(anthropic.APIStatusError) as refused:  # the worst case of 4000 tokens does not
+            sdk.messages.create(model="claude-mix-cached", max_tokens=4000, messages=MSG)
+        assert refused.value.status_code == 402
+        assert refused.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
