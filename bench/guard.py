@@ -2,6 +2,8 @@
 
 Fails only when CPU ms/request (or per stream) exceeds a generous ceiling, so a noisy machine cannot make it flake:
 `python bench/guard.py --max-cpu-ms 1.0 --max-stream-cpu-ms 4.0`. No wall-clock figure is ever asserted.
+`--max-embeddings-cpu-ms` adds the same count for `POST /v1/embeddings` (pass-through to the mock), reported
+next to chat's.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import targets as tg  # noqa: E402
 from run import settle  # noqa: E402
 
 
-async def _fire(url: str, body: bytes, total: int, concurrency: int, stream: bool) -> tuple[int, str]:
+async def _fire(url: str, body: bytes, total: int, concurrency: int, stream: bool,
+                route: str = "/v1/chat/completions") -> tuple[int, str]:
     """Send `total` requests with `concurrency` workers; return (failures, first failure)."""
+    expected = b"[DONE]" if stream else b'"embedding"' if route.endswith("/embeddings") else b'"choices"'
     left = total
     failures, first = 0, ""
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tg.BENCH_KEY}"}
@@ -35,9 +39,9 @@ async def _fire(url: str, body: bytes, total: int, concurrency: int, stream: boo
         while left > 0:
             left -= 1
             try:
-                async with session.post(url + "/v1/chat/completions", data=body, headers=headers) as r:
+                async with session.post(url + route, data=body, headers=headers) as r:
                     data = await r.read()
-                    ok = r.status == 200 and (b"[DONE]" in data if stream else b'"choices"' in data)
+                    ok = r.status == 200 and expected in data
             except aiohttp.ClientError as exc:
                 ok, data = False, repr(exc).encode()
             if not ok:
@@ -50,11 +54,13 @@ async def _fire(url: str, body: bytes, total: int, concurrency: int, stream: boo
     return failures, first
 
 
-def measure(r: tg.Running, total: int, concurrency: int, stream: bool) -> tuple[float, int, str]:
+def measure(r: tg.Running, total: int, concurrency: int, stream: bool,
+            embeddings: bool = False) -> tuple[float, int, str]:
     """CPU ms per request of the target's process tree over `total` requests."""
-    body = tg.chat_body(r.model, stream)
+    body = tg.embeddings_body(r.model) if embeddings else tg.chat_body(r.model, stream)
+    route = "/v1/embeddings" if embeddings else "/v1/chat/completions"
     before = procstat.cpu_seconds(procstat.tree(r.pid))
-    failures, first = asyncio.run(_fire(r.url, body, total, concurrency, stream))
+    failures, first = asyncio.run(_fire(r.url, body, total, concurrency, stream, route))
     settle(r.pid, max_s=3.0)
     after = procstat.cpu_seconds(procstat.tree(r.pid))
     return 1000 * (after - before) / total, failures, first
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--max-cpu-ms", type=float, required=True, help="ceiling, CPU ms per non-stream request")
     p.add_argument("--max-stream-cpu-ms", type=float, help="ceiling, CPU ms per 20-chunk stream (skip if unset)")
+    p.add_argument("--max-embeddings-cpu-ms", type=float,
+                   help="ceiling, CPU ms per POST /v1/embeddings (skip if unset)")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--streams", type=int, default=500)
     p.add_argument("--concurrency", type=int, default=8)
@@ -101,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
                 result.update(streams=a.streams, cpu_ms_per_stream=round(scpu, 4),
                               max_stream_cpu_ms=a.max_stream_cpu_ms, stream_failures=sfail)
                 failures, first = failures + sfail, first or sfirst
+            if a.max_embeddings_cpu_ms is not None:
+                measure(running, 300, a.concurrency, stream=False, embeddings=True)
+                ecpu, efail, efirst = measure(running, a.requests, a.concurrency, stream=False, embeddings=True)
+                result.update(embeddings_cpu_ms_per_req=round(ecpu, 4), max_embeddings_cpu_ms=a.max_embeddings_cpu_ms,
+                              embeddings_failures=efail)
+                failures, first = failures + efail, first or efirst
         except RuntimeError as exc:
             print(f"guard: {a.target} did not start: {exc}", file=sys.stderr)
             return 2
@@ -127,6 +141,12 @@ def verdict(result: dict[str, float | int | str], failures: int, first: str) -> 
               f"(ceiling {result['max_stream_cpu_ms']})")
         if float(result["cpu_ms_per_stream"]) > float(result["max_stream_cpu_ms"]):
             bad.append(f"CPU per stream {result['cpu_ms_per_stream']} ms exceeds {result['max_stream_cpu_ms']} ms")
+    if "embeddings_cpu_ms_per_req" in result:
+        print(f"guard: {result['embeddings_cpu_ms_per_req']:.3f} CPU ms per embeddings request "
+              f"(ceiling {result['max_embeddings_cpu_ms']}; chat: {result['cpu_ms_per_req']:.3f})")
+        if float(result["embeddings_cpu_ms_per_req"]) > float(result["max_embeddings_cpu_ms"]):
+            bad.append(f"CPU per embeddings request {result['embeddings_cpu_ms_per_req']} ms exceeds "
+                       f"{result['max_embeddings_cpu_ms']} ms")
     for line in bad:
         print(f"guard: FAIL: {line}")
     print("guard: ok" if not bad else "guard: regression")

@@ -1,6 +1,8 @@
 """A fast mock OpenAI upstream: a raw asyncio protocol server (uvloop when present) with keep-alive.
 
-Answers POST .../chat/completions (OpenAI) and POST /v1/messages (Anthropic) with canned JSON or an SSE stream; GET /_bench/config?latency_ms=&chunks=
+Answers POST .../chat/completions (OpenAI) and POST /v1/messages (Anthropic) with canned JSON or an SSE
+stream, POST .../embeddings with one canned 1536-value embedding (base64, as the OpenAI SDK asks by
+default); GET /_bench/config?latency_ms=&chunks=
 &chunk_interval_ms= retunes it at run time, GET /_bench/stats counts what it served.
 """
 
@@ -111,7 +113,20 @@ def _message_body() -> bytes:
 
 
 _MESSAGE_RESPONSE = _http("200 OK", b"application/json", _message_body())
+
+
+def _embeddings_body() -> bytes:
+    import array
+    import base64
+
+    vector = base64.b64encode(array.array("f", [((i * 37) % 255 - 127) / 128 for i in range(1536)]).tobytes())
+    body = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": vector.decode()}],
+            "model": "text-embedding-3-small", "usage": {"prompt_tokens": 8, "total_tokens": 8}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 _JSON_RESPONSE = _http("200 OK", b"application/json", _completion_body())
+_EMBEDDINGS_RESPONSE = _http("200 OK", b"application/json", _embeddings_body())
 
 
 def _responses_events(chunks: int) -> tuple[bytes, bytes]:
@@ -206,6 +221,10 @@ class MockProtocol(asyncio.Protocol):
             else:
                 self.s.served["json"] += 1
                 self.later(self.s.latency_ms, _MESSAGE_RESPONSE, close)
+            return
+        if method == b"POST" and path.endswith("/embeddings"):
+            self.s.served["json"] += 1
+            self.later(self.s.latency_ms, _EMBEDDINGS_RESPONSE, close)
             return
         self.s.served["other"] += 1
         self.write(self.control(path, target), close)

@@ -88,3 +88,17 @@ def test_stats_count_what_was_served(mock_url: str) -> None:
     after = _config(mock_url, "")["served"]
     assert after["json"] - before["json"] == 1  # type: ignore[index]
     assert after["stream"] - before["stream"] == 1  # type: ignore[index]
+
+
+def test_embeddings_answer_is_one_base64_vector_as_the_sdk_asks(mock_url: str) -> None:
+    import array
+    import base64
+
+    conn = http.client.HTTPConnection(mock_url.split("//")[1])
+    conn.request("POST", "/v1/embeddings", body=targets.embeddings_body("openai:gpt-4o-mini"),
+                 headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = json.loads(r.read())
+    assert r.status == 200 and data["object"] == "list"
+    assert len(array.array("f", base64.b64decode(data["data"][0]["embedding"]))) == 1536
+    assert json.loads(targets.embeddings_body("openai:gpt-4o-mini"))["model"] == "openai:text-embedding-3-small"

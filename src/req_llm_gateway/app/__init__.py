@@ -29,6 +29,7 @@ from .anthropic_shape import AnthropicErrorShape
 from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
 from .count_tokens import CountTokens
+from .embeddings import Embeddings
 from .hygiene import server_error
 from .limits import TokenMeter, model_call_paths, token_limits
 from .messages import Messages
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
         Route("/v1/messages", Messages(gateway, redact, budgets=budgets), methods=["POST"]),
         Route("/v1/messages/count_tokens", CountTokens(gateway, redact), methods=["POST"]),
+        Route("/v1/embeddings", Embeddings(gateway, redact, budgets), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
