@@ -217,14 +217,24 @@ def _params(body: Json, names: ToolNames) -> Json:
         raise BadRequest("max_tokens: Field required (an integer of at least 1).", param="max_tokens")
     params: Json = {"max_tokens": max_tokens}
     for key in ("temperature", "top_p", "top_k"):
-        if body.get(key) is not None:
-            params[key] = body[key]
-    if body.get("stop_sequences"):
-        params["stop"] = body["stop_sequences"]
-    user = (body.get("metadata") or {}).get("user_id")
+        value = body.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise BadRequest(f"{key}: Input should be a valid number.", param=key)
+            params[key] = value
+    stop = body.get("stop_sequences")
+    if stop:
+        if not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop):
+            raise BadRequest("stop_sequences: Input should be a list of non-empty strings.", param="stop_sequences")
+        params["stop"] = stop
+    metadata = body.get("metadata")
+    user = metadata.get("user_id") if isinstance(metadata, dict) else None
     if isinstance(user, str) and user:
         params["user"] = user
-    tools = [_tool(t, f"tools.{i}", names) for i, t in enumerate(body.get("tools") or ())]
+    declared = body.get("tools") or []
+    if not isinstance(declared, list):
+        raise BadRequest("tools: Input should be a valid list.", param="tools")
+    tools = [_tool(t, f"tools.{i}", names) for i, t in enumerate(declared)]
     if tools:
         params["tools"] = tools
     _tool_choice(params, body.get("tool_choice"), names)
@@ -233,7 +243,8 @@ def _params(body: Json, names: ToolNames) -> Json:
         budget = thinking.get("budget_tokens")
         budget = budget if type(budget) is int else 0
         params["reasoning_effort"] = next((e for limit, e in _EFFORT_BY_BUDGET if budget <= limit), "xhigh")
-    fmt = (body.get("output_config") or {}).get("format")
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         params["response_format"] = {"type": "json_schema",
                                      "json_schema": {"name": "output", "schema": fmt.get("schema") or {}}}
