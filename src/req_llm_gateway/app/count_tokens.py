@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -20,7 +21,7 @@ from ..providers import anthropic_native as native
 from ..providers._http import HttpProvider
 from ..providers.base import Provider, UpstreamRequest
 from ..providers.gemini import WIRE as GEMINI
-from ..resilience import Target
+from ..types import ChatRequest
 from .auth import model_allowed
 from .chat import read_body
 from .messages import Plan, forwarded_headers
@@ -49,19 +50,21 @@ class CountTokens:
             name = self.settings.aliases.get(req.provider, req.provider)
             if spec is not None and not model_allowed(spec, name, req.model):
                 raise Forbidden(f"This API key may not use the model '{name}:{req.model}'.", param="model")
-            route = req.route()
-            provider = self.gateway.resolve(route)
-            target = Target(provider, route)
+            deployment = self.gateway.route(req.route(), key_name=state.get("key_name", "")).candidates[0].deployment
+            provider = self.gateway.providers[deployment.provider]
+            model = deployment.model
             if native.is_native(provider):
                 plan = Plan(req, forwarded_headers(scope), scope.get("query_string", b"").decode("latin-1"))
-                status, body, _ = await native.send(provider, plan.upstream(target, "/v1/messages/count_tokens"))
+                up = plan.upstream(provider, model, "/v1/messages/count_tokens")
+                status, body, _ = await native.send(provider, up)
                 if status in (401, 403):
                     raise UpstreamError(f"The {provider.id} provider rejected the gateway's credentials "
                                         f"(status {status}); check its API key.", upstream_status=status)
                 await send_bytes(send, status, body)  # Anthropic's count, or its error, as sent
                 return
             if provider.endpoint.wire == "gemini":
-                tokens = await _gemini_count(provider, target, req.body)
+                tokens = await _gemini_count(provider, replace(req.route(), provider=deployment.provider,
+                                                               model=model), req.body)
             else:
                 tokens = estimate(req.body)
         except GatewayError as err:
@@ -78,10 +81,10 @@ class CountTokens:
         await send_bytes(send, 200, orjson.dumps({"input_tokens": tokens}))
 
 
-async def _gemini_count(provider: Provider, target: Target, body: dict[str, Any]) -> int:
+async def _gemini_count(provider: Provider, target: ChatRequest, body: dict[str, Any]) -> int:
     """Gemini's `models/{m}:countTokens` on the translated request."""
     assert isinstance(provider, HttpProvider)
-    chat, _ = to_chat({**body, "max_tokens": 1}, target.req)  # count_tokens bodies have no max_tokens
+    chat, _ = to_chat({**body, "max_tokens": 1}, target)  # count_tokens bodies have no max_tokens
     up = GEMINI.build(chat, provider.endpoint)
     content = orjson.loads(up.body)
     content.pop("generationConfig", None)

@@ -23,7 +23,8 @@ from ..errors import Forbidden, GatewayError
 from ..gateway import Gateway
 from ..providers import anthropic_native as native
 from ..providers import bedrock_native
-from ..resilience import Target
+from ..providers.base import Provider
+from ..routing import Target
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .auth import model_allowed
 from .chat import SSE_HEADERS, _header_list, read_body, trace_context
@@ -53,13 +54,14 @@ class Plan:
         self.names = ToolNames()
         self._chat: ChatRequest | None = None
 
-    def upstream(self, target: Target, path: str) -> Any:
+    def upstream(self, provider: Provider, model: str, path: str) -> Any:
+        """The client's bytes for `provider` (the model rewritten in place only when it differs)."""
         raw = self.req.raw
-        if target.req.model != self.req.body["model"]:
-            raw = native.with_model(raw, target.req.model)
-        return native.request(target.provider, path, raw, self.headers, self.query)
+        if model != self.req.body["model"]:
+            raw = native.with_model(raw, model)
+        return native.request(provider, path, raw, self.headers, self.query)
 
-    def translated(self, target: Target) -> ChatRequest:
+    def translated(self, target: Target[ChatRequest]) -> ChatRequest:
         if self._chat is None:
             self._chat, self.names = to_chat(self.req.body, target.req)
         chat = replace(self._chat, provider=target.req.provider, model=target.req.model)
@@ -68,21 +70,22 @@ class Plan:
             chat = replace(chat, params={k: v for k, v in chat.params.items() if k in supported or k not in OPTIONAL})
         return chat
 
-    def bedrock(self, target: Target) -> Any:
+    def bedrock(self, target: Target[ChatRequest]) -> Any:
         """The InvokeModel request for Claude on Bedrock (the Anthropic body, minus model and stream)."""
         payload = bedrock_native.body(self.req.raw, "stream" in self.req.body, bedrock_native.betas_of(self.headers))
         return bedrock_native.request(target.provider, target.req.model, payload, self.req.stream)
 
-    async def complete(self, target: Target) -> ChatResponse:
+    async def complete(self, target: Target[ChatRequest]) -> ChatResponse:
         if native.is_native(target.provider):
-            return await native.complete(target.provider, self.upstream(target, "/v1/messages"))
+            return await native.complete(target.provider, self.upstream(target.provider, target.req.model,
+                                                                        "/v1/messages"))
         if bedrock_native.is_bedrock_claude(target.provider, target.req.model):
             return await bedrock_native.complete(target.provider, self.bedrock(target))
         return await target.provider.complete(self.translated(target))
 
-    def open(self, target: Target) -> AsyncGenerator[ChatChunk, None]:
+    def open(self, target: Target[ChatRequest]) -> AsyncGenerator[ChatChunk, None]:
         if native.is_native(target.provider):
-            return native.stream(target.provider, self.upstream(target, "/v1/messages"))
+            return native.stream(target.provider, self.upstream(target.provider, target.req.model, "/v1/messages"))
         if bedrock_native.is_bedrock_claude(target.provider, target.req.model):
             return bedrock_native.stream(target.provider, self.bedrock(target))
         return target.provider.stream(self.translated(target))
@@ -127,11 +130,12 @@ class Messages:
             charge = hold.charge if hold is not NO_HOLD else None
             plan = Plan(req, forwarded_headers(scope), scope.get("query_string", b"").decode("latin-1"))
             meta: dict[str, Any] = {"api": "anthropic.messages", **(trace_context(scope) or {})}
+            session = self.gateway.router.session_of(scope["headers"])  # x-claude-code-session-id
             if req.stream:
-                await self._stream(plan, rid, key_name, meta, receive, send, hold)
+                await self._stream(plan, rid, key_name, meta, receive, send, hold, session)
                 return
-            completion = await self.gateway.complete(req.route(), rid, key_name, meta, call=plan.complete,
-                                                     charge=charge)
+            completion = await self.gateway.complete(req.route(), rid, key_name, meta, session=session,
+                                                     call=plan.complete, charge=charge)
         except GatewayError as err:
             await self.send_error(send, err)
             return
@@ -157,8 +161,8 @@ class Messages:
         await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
 
     async def _stream(self, plan: Plan, rid: str, key_name: str, meta: dict[str, Any], receive: Receive,
-                      send: Send, hold: Hold = NO_HOLD) -> None:
-        chunks = self.gateway.stream(plan.req.route(), rid, key_name, meta, opener=plan.open,
+                      send: Send, hold: Hold = NO_HOLD, session: str | None = None) -> None:
+        chunks = self.gateway.stream(plan.req.route(), rid, key_name, meta, session=session, open=plan.open,
                                      charge=hold.charge if hold is not NO_HOLD else None)
         relay = _Relay(send, receive, self.ping_interval, _header_list(hold.headers))
         writer: out.EventWriter | None = None
