@@ -19,6 +19,12 @@ from tests.fakes.fixtures import RunningFake
 from .conftest import GATEWAY_KEY
 
 CONFIG = """
+[models."team-coder"]
+deployments = [{ model = "anthropic:claude-grouped" }]
+
+[models."team-cheap"]
+deployments = [{ model = "openai:gpt-4o-grouped" }]
+
 [fallbacks]
 "anthropic:claude-down-status-529" = ["openai:gpt-4.1"]
 
@@ -128,3 +134,15 @@ def test_budget_holds_and_refusals_apply_to_messages(upstream_env: dict[str, str
             sdk.messages.create(model="claude-mix-cached", max_tokens=4000, messages=MSG)
         assert refused.value.status_code == 402
         assert refused.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
+
+
+def test_model_groups_pass_through_or_translate_per_deployment(client: Any, fake_anthropic: RunningFake,
+                                                              fake_openai: RunningFake) -> None:
+    gw, _ = client
+    raw = b'{"model": "team-coder", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}'
+    headers = {"x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
+    assert httpx.post(gw.url + "/v1/messages", content=raw, headers=headers).status_code == 200
+    assert fake_anthropic.last.body == raw.replace(b'"model": "team-coder"', b'"model":"claude-grouped"')
+    cheap = httpx.post(gw.url + "/v1/messages", content=raw.replace(b"team-coder", b"team-cheap"), headers=headers)
+    assert cheap.status_code == 200 and cheap.json()["content"][0]["text"] == "Fake reply to: hi"
+    assert fake_openai.last.json["model"] == "gpt-4o-grouped"
