@@ -226,26 +226,39 @@ class _Relay:
         self.last = time.monotonic()
         self.task = asyncio.current_task()
         self.watchers: list[asyncio.Task[None]] = []
+        self.waking: asyncio.Future[None] | None = None
+        self.pinging = False
+        self.boundary = True  # the bytes sent so far end between two events
 
     async def first(self, chunks: AsyncGenerator[ChatChunk, None]) -> ChatChunk | None:
-        """The first chunk; pings (starting the response) while it takes longer than the ping interval.
-        A failure before anything was sent is kept in `error` for a plain HTTP error answer."""
-        pending = asyncio.ensure_future(anext(chunks, None))
+        """The first chunk; when it takes longer than the ping interval, the response starts with a ping
+        (the watcher pings from then on). A failure before anything was sent is kept in `error` for a
+        plain HTTP error answer. A timer, not a task per request: the common case costs nothing."""
+        timer = asyncio.get_running_loop().call_later(self.interval, self._wake)
         try:
-            while True:
-                done, _ = await asyncio.wait({pending}, timeout=self.interval)
-                if done:
-                    return pending.result()
-                await self.start()
-                await self.send(out.PING)
+            return await anext(chunks, None)
         except GatewayError as err:
             if self.started:
                 raise
             self.error = err
             return None
         finally:
-            if not pending.done():
-                pending.cancel()
+            timer.cancel()
+            if self.waking is not None and not self.pinging:  # scheduled, not run yet: it never will
+                self.waking.cancel()
+
+    def _wake(self) -> None:
+        self.waking = asyncio.ensure_future(self._first_ping())
+
+    async def _first_ping(self) -> None:
+        self.pinging = True
+        await self.start()
+        await self.ping()
+
+    async def ping(self) -> None:
+        """A ping, only between events: a relayed upstream chunk may end halfway through one."""
+        if self.boundary:
+            await self.send(out.PING)
 
     async def start(self) -> None:
         if self.started:
@@ -256,6 +269,7 @@ class _Relay:
 
     async def send(self, data: bytes) -> None:
         self.last = time.monotonic()
+        self.boundary = data.endswith(b"\n\n")
         await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def _watch(self) -> None:
@@ -265,7 +279,7 @@ class _Relay:
                 message = await asyncio.wait_for(self.receive(), self.interval)
             except TimeoutError:
                 if time.monotonic() - self.last >= self.interval:
-                    await self.send(out.PING)
+                    await self.ping()
                 continue
             if message["type"] == "http.disconnect":
                 self.gone = True
@@ -274,7 +288,7 @@ class _Relay:
                 return
 
     async def close(self) -> None:
-        for w in self.watchers:
+        for w in [*self.watchers, *([self.waking] if self.waking is not None else [])]:
             w.cancel()
         if self.started and not self.gone:
             await self._send({"type": "http.response.body", "body": b""})
