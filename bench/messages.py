@@ -3,7 +3,10 @@ chat non-stream and 20-chunk stream (the baseline), Messages passed through to a
 (non-stream and a 20-delta stream), Messages translated to an OpenAI upstream (non-stream and a
 20-chunk stream). CPU from /proc for the gateway's process tree; no wall-clock figure.
 
-    python bench/messages.py [--requests 2000] [--streams 500] [--json out.json]
+    python bench/messages.py [--requests 2000] [--streams 500] [--rounds 3] [--json out.json]
+
+Cells run interleaved for `--rounds` rounds and each keeps its least CPU: on a shared machine the
+least is the figure least inflated by other work.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--streams", type=int, default=500)
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the least CPU per cell is kept")
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--json")
     a = p.parse_args(argv)
@@ -91,13 +95,19 @@ def main(argv: list[str] | None = None) -> int:
         spec = dataclasses.replace(spec, extra_env={**spec.extra_env, **extra})
         running = tg.start(spec, target_cpus, f"http://127.0.0.1:{port}/v1", Path(tmp), deadline_s=60)
         try:
-            for name, (path, body) in CELLS.items():
-                data = json.dumps(body).encode()
-                total = a.streams if body.get("stream") else a.requests
-                measure(running, path, data, max(30, total // 10), a.concurrency)  # warm-up
-                cpu, failures = measure(running, path, data, total, a.concurrency)
-                results[name] = {"requests": total, "cpu_ms_per_req": round(cpu, 4), "failures": failures}
-                print(f"{name:32} {cpu:7.3f} CPU ms/request over {total} ({failures} failed)")
+            for name, (path, body) in CELLS.items():  # warm-up: imports, pools, caches
+                measure(running, path, json.dumps(body).encode(), 50, a.concurrency)
+            for _ in range(a.rounds):  # cells interleaved; the least CPU of the rounds is kept
+                for name, (path, body) in CELLS.items():
+                    total = a.streams if body.get("stream") else a.requests
+                    cpu, failures = measure(running, path, json.dumps(body).encode(), total, a.concurrency)
+                    best = results.get(name)
+                    if best is None or cpu < float(best["cpu_ms_per_req"]):
+                        results[name] = {"requests": total, "cpu_ms_per_req": round(cpu, 4),
+                                         "failures": failures + int(best["failures"] if best else 0)}
+            for name, r in results.items():
+                print(f"{name:32} {r['cpu_ms_per_req']:7.3f} CPU ms/request (least of {a.rounds} rounds of "
+                      f"{r['requests']}; {r['failures']} failed)")
         finally:
             running.stop()
             mock.terminate()
