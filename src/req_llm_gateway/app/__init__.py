@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         host_app.mount("/llm", create_app())                 # inside FastAPI / Starlette
     """
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
-    check_settings(settings)  # what other modules parse (limits, prices, store URLs), checked before use
+    check_settings(settings)  # what other modules parse (limits, prices, stores, budgets), checked before use
     http = HttpClient()
     providers = build_providers(settings, http)
     usage = open_store(settings.usage_store, settings.usage_flush_interval, settings.usage_journal_dir,
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             await router.close()
             await http.close()
 
-    responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact)
+    responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact, budgets)
     routes = [
         Route("/v1/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
         Route("/v1/responses", responses, methods=["POST"]),
