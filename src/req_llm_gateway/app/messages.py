@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from ..apis import _anthropic_out as out
 from ..apis.anthropic_errors import error_body, sse_error
 from ..apis.anthropic_messages import MessagesRequest, ToolNames, parse, to_chat
-from ..budgets import NO_HOLD, Budgets, Hold, estimate_prompt_tokens
+from ..budgets import Budgets, Reservation
 from ..errors import Forbidden, GatewayError
 from ..gateway import Gateway
 from ..providers import anthropic_native as native
@@ -27,7 +27,7 @@ from ..providers.base import Provider
 from ..routing import Target
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .auth import model_allowed
-from .chat import SSE_HEADERS, _header_list, read_body, trace_context
+from .chat import SSE_HEADERS, read_body, trace_context
 from .responses import Redactor, send_bytes
 
 __all__ = ["Messages", "Plan", "forwarded_headers"]
@@ -104,13 +104,10 @@ class Messages:
         self.redact = redact
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        holder = [NO_HOLD]
-        try:
-            await self._handle(scope, receive, send, holder)
-        finally:  # every path, cancellation included: the hold becomes the recorded cost
-            await holder[0].settle()
+        async with Reservation(self.budgets) as budget:  # settled on every path, cancellation included
+            await self._handle(scope, receive, send, budget)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, holder: list[Hold]) -> None:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
         try:
@@ -121,21 +118,16 @@ class Messages:
             if spec is not None and not model_allowed(spec, provider, req.model):
                 raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
             key_name = state.get("key_name", "")
-            if self.budgets is not None and key_name:
-                limit = req.body.get("max_tokens")
-                holder[0] = await self.budgets.admit(key_name, None, provider, req.model,
-                                                     estimate_prompt_tokens(len(raw)),
-                                                     limit if type(limit) is int else None, rid)
-            hold = holder[0]
-            charge = hold.charge if hold is not NO_HOLD else None
+            limit = req.body.get("max_tokens")
+            await budget.admit(key_name, provider, req.model, len(raw), limit if type(limit) is int else None, rid)
             plan = Plan(req, forwarded_headers(scope), scope.get("query_string", b"").decode("latin-1"))
             meta: dict[str, Any] = {"api": "anthropic.messages", **(trace_context(scope) or {})}
             session = self.gateway.router.session_of(scope["headers"])  # x-claude-code-session-id
             if req.stream:
-                await self._stream(plan, rid, key_name, meta, receive, send, hold, session)
+                await self._stream(plan, rid, key_name, meta, receive, send, budget, session)
                 return
             completion = await self.gateway.complete(req.route(), rid, key_name, meta, session=session,
-                                                     call=plan.complete, charge=charge)
+                                                     call=plan.complete, charge=budget.charge)
         except GatewayError as err:
             await self.send_error(send, err)
             return
@@ -150,7 +142,7 @@ class Messages:
             body = resp.raw
         else:
             body = orjson.dumps(out.message_from(resp, _msg_id(rid), req.body["model"], plan.names))
-        await send_bytes(send, 200, body, _header_list(hold.headers))
+        await send_bytes(send, 200, body, budget.header_list())
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
         if isinstance(err, native.NativeError) and 400 <= err.raw_status < 500 and err.raw_status not in (401, 403):
@@ -161,10 +153,10 @@ class Messages:
         await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
 
     async def _stream(self, plan: Plan, rid: str, key_name: str, meta: dict[str, Any], receive: Receive,
-                      send: Send, hold: Hold = NO_HOLD, session: str | None = None) -> None:
+                      send: Send, budget: Reservation, session: str | None = None) -> None:
         chunks = self.gateway.stream(plan.req.route(), rid, key_name, meta, session=session, open=plan.open,
-                                     charge=hold.charge if hold is not NO_HOLD else None)
-        relay = _Relay(send, receive, self.ping_interval, _header_list(hold.headers))
+                                     charge=budget.charge)
+        relay = _Relay(send, receive, self.ping_interval, budget.header_list())
         writer: out.EventWriter | None = None
         try:
             first = await relay.first(chunks)
