@@ -1,7 +1,8 @@
 """A fast mock OpenAI upstream: a raw asyncio protocol server (uvloop when present) with keep-alive.
 
-Answers POST .../chat/completions with canned JSON or an SSE stream, POST .../embeddings with one canned
-1536-value embedding (base64, as the OpenAI SDK asks by default); GET /_bench/config?latency_ms=&chunks=
+Answers POST .../chat/completions (OpenAI) and POST /v1/messages (Anthropic) with canned JSON or an SSE
+stream, POST .../embeddings with one canned 1536-value embedding (base64, as the OpenAI SDK asks by
+default); GET /_bench/config?latency_ms=&chunks=
 &chunk_interval_ms= retunes it at run time, GET /_bench/stats counts what it served.
 """
 
@@ -75,6 +76,43 @@ def stream_events(chunks: int, include_usage: bool) -> list[bytes]:
     done = b"data: [DONE]\n\n"
     events.append(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
     return events
+
+
+def _event(name: str, obj: object) -> bytes:
+    data = b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(obj, separators=(",", ":")).encode())
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+_MESSAGE_USAGE = {"input_tokens": 24, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                  "output_tokens": 20}
+
+
+def message_events(chunks: int) -> list[bytes]:
+    """An Anthropic Messages stream: message_start, one text block of `chunks` deltas, message_delta/stop."""
+    start = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench", "content": [],
+             "stop_reason": None, "stop_sequence": None, "usage": {**_MESSAGE_USAGE, "output_tokens": 1}}
+    events = [_event("message_start", {"type": "message_start", "message": start}),
+              _event("content_block_start", {"type": "content_block_start", "index": 0,
+                                             "content_block": {"type": "text", "text": ""}})]
+    for i in range(chunks):
+        delta = {"type": "text_delta", "text": "tok" if i == 0 else " tok"}
+        events.append(_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
+    events += [_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                        "stop_sequence": None}, "usage": {"output_tokens": 20}})]
+    stop = b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    events.append(b"%x\r\n%s\r\n0\r\n\r\n" % (len(stop), stop))
+    return events
+
+
+def _message_body() -> bytes:
+    body = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
+            "content": [{"type": "text", "text": " ".join(["tok"] * 20)}], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": _MESSAGE_USAGE}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+_MESSAGE_RESPONSE = _http("200 OK", b"application/json", _message_body())
 
 
 def _embeddings_body() -> bytes:
@@ -176,6 +214,14 @@ class MockProtocol(asyncio.Protocol):
                 self.s.served["json"] += 1
                 self.later(self.s.latency_ms, _JSON_RESPONSE, close)
             return
+        if method == b"POST" and path.endswith("/v1/messages"):
+            if _STREAM_RE.search(body):
+                self.s.served["stream"] += 1
+                self.start_stream(False, close, anthropic=True)
+            else:
+                self.s.served["json"] += 1
+                self.later(self.s.latency_ms, _MESSAGE_RESPONSE, close)
+            return
         if method == b"POST" and path.endswith("/embeddings"):
             self.s.served["json"] += 1
             self.later(self.s.latency_ms, _EMBEDDINGS_RESPONSE, close)
@@ -206,11 +252,11 @@ class MockProtocol(asyncio.Protocol):
         else:
             self.write(data, close)
 
-    def start_stream(self, include_usage: bool, close: bool) -> None:
-        key = (self.s.chunks, include_usage)
+    def start_stream(self, include_usage: bool, close: bool, anthropic: bool = False) -> None:
+        key = (self.s.chunks, include_usage) if not anthropic else (-self.s.chunks, False)
         events = self.cache.get(key)
         if events is None:
-            events = self.cache[key] = stream_events(*key)
+            events = self.cache[key] = message_events(self.s.chunks) if anthropic else stream_events(*key)
         parts = [_STREAM_HEAD + events[0], *events[1:]]
         interval = self.s.chunk_interval_ms / 1000
         if interval <= 0:

@@ -16,6 +16,8 @@ Markers may appear anywhere in the model name, separated by non-alphanumerics, a
 | `cache-write` | report half the uncached prompt tokens as written to cache             |
 | `reasoning`   | the model "thinks": report `REASONING_TOKENS` reasoning tokens         |
 | `usage-on-content` | (OpenAI) usage on the last content chunk, as some compatible servers send it |
+| `no-tools`    | never call a tool, whatever the request offers                         |
+| `tool-NAME`   | call only the tool named NAME (any case), filling its required fields  |
 | `fixed-ids`   | ids and times derived from the request (byte-comparable answers)       |
 """
 
@@ -34,6 +36,7 @@ _FLAGS = (
     "cache-write",
     "reasoning",
     "usage-on-content",
+    "no-tools",
     "fixed-ids",
 )
 
@@ -57,6 +60,8 @@ class Script:
     cache_write: bool = False
     reasoning: bool = False
     usage_on_content: bool = False
+    no_tools: bool = False
+    tool: str | None = None
     fixed_ids: bool = False
 
     @classmethod
@@ -65,7 +70,9 @@ class Script:
         status = re.search(r"(?<![A-Za-z0-9])status-(\d{3})(?![0-9])", model)
         slow = re.search(r"(?<![A-Za-z0-9])slow-(\d+)(?![0-9])", model)
         flags = {flag.replace("-", "_"): _has(model, flag) for flag in _FLAGS}
+        tool = re.search(r"(?<![A-Za-z0-9])tool-([A-Za-z]+)", model)
         return cls(
+            tool=tool.group(1).lower() if tool else None,
             status=int(status.group(1)) if status else None,
             slow_ms=int(slow.group(1)) if slow else 0,
             **flags,

@@ -25,11 +25,14 @@ from ..ratelimit import open_limiter
 from ..responses_gateway import ResponsesGateway
 from ..routing import Router
 from ..usage import open_store
+from .anthropic_shape import AnthropicErrorShape
 from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
+from .count_tokens import CountTokens
 from .embeddings import Embeddings
 from .hygiene import server_error
 from .limits import TokenMeter, model_call_paths, token_limits
+from .messages import Messages
 from .middleware import RequestIdMiddleware
 from .observability import metrics_endpoint, setup_observability
 from .openapi import openapi_endpoint
@@ -98,6 +101,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/v1/responses", responses, methods=["POST"]),
         WebSocketRoute("/v1/responses", responses),
         Route("/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
+        Route("/v1/messages", Messages(gateway, redact, budgets=budgets), methods=["POST"]),
+        Route("/v1/messages/count_tokens", CountTokens(gateway, redact), methods=["POST"]),
         Route("/v1/embeddings", Embeddings(gateway, redact, budgets), methods=["POST"]),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
@@ -110,7 +115,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware, name=observability.app),
+        middleware=[Middleware(AnthropicErrorShape), Middleware(RequestIdMiddleware, name=observability.app),
                     *security_middleware(settings, limiter, model_call_paths(routes))],
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,

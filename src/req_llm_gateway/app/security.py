@@ -25,7 +25,8 @@ def security_middleware(settings: Settings, limiter: Limiter,
     if settings.cors_origins:
         stack.append(Middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["authorization", "content-type", "x-request-id"], expose_headers=EXPOSED, max_age=600,
+            allow_headers=["authorization", "content-type", "x-request-id", "x-api-key", "anthropic-version",
+                       "anthropic-beta"], expose_headers=EXPOSED, max_age=600,
         ))
     stack.append(Middleware(HeaderLimitMiddleware, max_bytes=settings.max_header_bytes))
     stack.append(Middleware(AuthMiddleware, settings=settings, limiter=limiter))
