@@ -203,7 +203,7 @@ def test_usage_on_the_last_content_chunk_reaches_the_client_on_a_chunk_of_its_ow
     assert events[0].measurements["total_tokens"] > 0  # recorded either way
 
 
-@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/responses", "/v1/embeddings"])
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/messages"])
 async def test_a_malformed_body_on_any_route_is_one_rejected_event_and_no_start(
         client: httpx.AsyncClient, route: str) -> None:
     with telemetry.capture([REQUEST_START, REQUEST_REJECTED]) as events:

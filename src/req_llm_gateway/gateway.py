@@ -282,7 +282,7 @@ class Gateway:
                             break
                         t1 = time.monotonic_ns()
                     upstream_ns += t1 - t0
-                    if not ttft and (not isinstance(chunk, ChatChunk) or _carries_output(chunk)):
+                    if not ttft and (not shape or _carries_output(chunk)):  # `open`: items relayed as they are
                         ttft = t1 - start
                     if chunk.finish_reason:
                         finish.append(chunk.finish_reason)
