@@ -11,8 +11,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from ..circuit_redis import SharedBreakers
 from ..config import Settings
@@ -24,20 +24,32 @@ from ..ratelimit import open_limiter
 from ..resilience import Resilience
 from ..usage import open_store
 from .chat import ChatCompletions
+from .fastpath import Admission, FastPath
 from .hygiene import server_error
 from .limits import TokenMeter, token_limits
-from .middleware import RequestIdMiddleware
 from .observability import metrics_endpoint, setup_observability
 from .openapi import openapi_endpoint
 from .readiness import Readiness, health_endpoint
 from .responses import Redactor
 from .routes import http_exception, models_endpoint
-from .security import security_middleware
+from .security import cors
 from .usage_api import usage_endpoint
 
 __all__ = ["create_app"]
 
 _log = logging.getLogger("req_llm_gateway")
+
+
+class GatewayApp(Starlette):
+    """Starlette with the fused hot path (fastpath.py) as its one middleware layer: model-call routes are
+    dispatched from its table, the rest reach Starlette's error layers and router."""
+
+    fast_routes: dict[str, ASGIApp]
+    fast_path: Any  # (inner app) -> FastPath, set by create_app
+
+    def build_middleware_stack(self) -> ASGIApp:
+        fast: ASGIApp = self.fast_path(super().build_middleware_stack())
+        return fast
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
@@ -81,9 +93,16 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
                 await breakers.close()
             await http.close()
 
+    chat = ChatCompletions(gateway, redact)
+    # The model-call routes, dispatched by the fused hot path: registering one is one line here.
+    model_routes: dict[str, ASGIApp] = {
+        "/v1/chat/completions": chat,
+        "/chat/completions": chat,
+    }
+    admission: Admission | None = None  # budgets (#15) plug in here: an object with `async admit(scope)`
     routes = [
-        Route("/v1/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
-        Route("/chat/completions", ChatCompletions(gateway, redact), methods=["POST"]),
+        # Also in Starlette's router, which answers 405 for another method and serves CORS-less mounts alike.
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in model_routes.items()),
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
@@ -92,12 +111,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/openapi.json", openapi_endpoint(settings), methods=["GET"]),
         *dashboard_routes(),
     ]
-    app = Starlette(
+    app = GatewayApp(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware), *security_middleware(settings, limiter)],
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )
+    app.fast_routes = model_routes
+    app.fast_path = lambda inner: FastPath(inner, model_routes, settings, limiter, admission=admission,
+                                           cors=cors(settings))
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.usage = usage

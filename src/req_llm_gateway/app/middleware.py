@@ -1,15 +1,14 @@
-"""Pure ASGI middleware: the request id every response carries."""
+"""The request id every response carries (set by the fused hot path, fastpath.py)."""
 
 from __future__ import annotations
 
 import itertools
 import os
 import re
-from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-__all__ = ["RequestIdMiddleware", "request_id_of"]
+__all__ = ["request_id_of"]
 
 # A client's id is kept when it is a sane token; anything else is replaced, so logs stay clean.
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
@@ -41,26 +40,3 @@ def request_id_of(scope: Scope) -> str:
                 return str(value.decode())
             break
     return _ids.next()
-
-
-class RequestIdMiddleware:
-    """Puts `request_id` in `scope["state"]` and an `x-request-id` header on the response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = request_id_of(scope)
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = rid
-        header = (b"x-request-id", rid.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
