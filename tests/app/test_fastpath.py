@@ -13,11 +13,11 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from req_llm_gateway.app.fastpath import FastPath
+from req_llm_gateway.app.responses import send_bytes
 from req_llm_gateway.config import Settings
 from req_llm_gateway.errors import RateLimited
 from req_llm_gateway.ratelimit import MemoryLimiter
-from req_llm_gateway.app.fastpath import FastPath
-from req_llm_gateway.app.responses import send_bytes
 from tests.conftest import serve_gateway
 from tests.fakes.server import LoopbackServer
 
