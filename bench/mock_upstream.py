@@ -1,6 +1,8 @@
 """A fast mock OpenAI upstream: a raw asyncio protocol server (uvloop when present) with keep-alive.
 
-Answers POST .../chat/completions with canned JSON or an SSE stream; GET /_bench/config?latency_ms=&chunks=
+Answers POST .../chat/completions with canned JSON or an SSE stream; for the other APIs' pass-through
+cells, POST .../embeddings (OpenAI), .../responses (OpenAI Responses, JSON) and .../messages (Anthropic,
+JSON or SSE); GET /_bench/config?latency_ms=&chunks=
 &chunk_interval_ms= retunes it at run time, GET /_bench/stats counts what it served.
 """
 
@@ -76,6 +78,46 @@ def stream_events(chunks: int, include_usage: bool) -> list[bytes]:
     return events
 
 
+def _json(obj: object) -> bytes:
+    return _http("200 OK", b"application/json", json.dumps(obj, separators=(",", ":")).encode())
+
+
+_EMBEDDINGS = _json({"object": "list", "model": "text-embedding-3-small",
+                     "data": [{"object": "embedding", "index": 0, "embedding": [0.01 * i for i in range(64)]}],
+                     "usage": {"prompt_tokens": 8, "total_tokens": 8}})
+_RESPONSES = _json({"id": "resp_bench", "object": "response", "created_at": _CREATED, "status": "completed",
+                    "model": _MODEL, "output": [{"type": "message", "id": "msg_bench", "status": "completed",
+                                                 "role": "assistant", "content": [
+                                                     {"type": "output_text", "text": "tok " * 20, "annotations": []}]}],
+                    "usage": {"input_tokens": 24, "output_tokens": 20, "total_tokens": 44}})
+_MESSAGE = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
+            "content": [{"type": "text", "text": "tok " * 20}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": 24, "output_tokens": 20}}
+_MESSAGES = _json(_MESSAGE)
+
+
+def _event(name: str, obj: object) -> bytes:
+    data = b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(obj, separators=(",", ":")).encode())
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def message_events(chunks: int) -> list[bytes]:
+    """Anthropic's stream: message_start, `chunks` text deltas, message_delta (usage), message_stop."""
+    start = {**_MESSAGE, "content": [], "stop_reason": None, "usage": {"input_tokens": 24, "output_tokens": 1}}
+    events = [_event("message_start", {"type": "message_start", "message": start}),
+              _event("content_block_start", {"type": "content_block_start", "index": 0,
+                                             "content_block": {"type": "text", "text": ""}})]
+    events += [_event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                              "delta": {"type": "text_delta", "text": "tok "}}) for _ in range(chunks)]
+    events += [_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                                                           "stop_sequence": None},
+                                        "usage": {"output_tokens": 20}})]
+    stop = b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
+    events.append(b"%x\r\n%s\r\n0\r\n\r\n" % (len(stop), stop))
+    return events
+
+
 _JSON_RESPONSE = _http("200 OK", b"application/json", _completion_body())
 _STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
 _NOT_FOUND = _http("404 Not Found", b"application/json", b'{"error":{"message":"not found"}}')
@@ -84,7 +126,7 @@ _NOT_FOUND = _http("404 Not Found", b"application/json", b'{"error":{"message":"
 class MockProtocol(asyncio.Protocol):
     """One keep-alive connection: parse requests (Content-Length or chunked bodies), answer in order."""
 
-    def __init__(self, settings: Settings, cache: dict[tuple[int, bool], list[bytes]]) -> None:
+    def __init__(self, settings: Settings, cache: dict[tuple[int, bool, bool], list[bytes]]) -> None:
         self.s = settings
         self.cache = cache
         self.buf = b""
@@ -136,6 +178,14 @@ class MockProtocol(asyncio.Protocol):
                 self.s.served["json"] += 1
                 self.later(self.s.latency_ms, _JSON_RESPONSE, close)
             return
+        if method == b"POST" and path.endswith(("/embeddings", "/responses", "/messages")):
+            self.s.served["json"] += 1
+            if path.endswith("/messages") and _STREAM_RE.search(body):
+                self.start_stream(False, close, anthropic=True)
+                return
+            answer = _EMBEDDINGS if path.endswith("/embeddings") else _RESPONSES if path.endswith("/responses") else _MESSAGES
+            self.later(self.s.latency_ms, answer, close)
+            return
         self.s.served["other"] += 1
         self.write(self.control(path, target), close)
 
@@ -162,11 +212,11 @@ class MockProtocol(asyncio.Protocol):
         else:
             self.write(data, close)
 
-    def start_stream(self, include_usage: bool, close: bool) -> None:
-        key = (self.s.chunks, include_usage)
+    def start_stream(self, include_usage: bool, close: bool, anthropic: bool = False) -> None:
+        key = (self.s.chunks, include_usage, anthropic)
         events = self.cache.get(key)
         if events is None:
-            events = self.cache[key] = stream_events(*key)
+            events = self.cache[key] = message_events(self.s.chunks) if anthropic else stream_events(*key[:2])
         parts = [_STREAM_HEAD + events[0], *events[1:]]
         interval = self.s.chunk_interval_ms / 1000
         if interval <= 0:
@@ -220,7 +270,7 @@ def _dechunk(buf: bytes, pos: int) -> tuple[bytes, int] | None:
 
 
 async def serve(host: str, port: int, settings: Settings) -> None:
-    cache: dict[tuple[int, bool], list[bytes]] = {}
+    cache: dict[tuple[int, bool, bool], list[bytes]] = {}
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: MockProtocol(settings, cache), host, port, backlog=4096, reuse_address=True)
     print(f"mock upstream on http://{host}:{port}/v1", flush=True)

@@ -20,6 +20,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 LITELLM_VENV = BENCH_DIR / ".venv-litellm"
 LITELLM_VERSION = "1.108.7"
+PORTKEY_DIR = BENCH_DIR / ".portkey"  # bench/run.sh: npm install --prefix bench/.portkey @portkey-ai/gateway
+PORTKEY_SERVER = PORTKEY_DIR / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
 # One bearer key per run for every target: LiteLLM 1.108 refuses to start without a strong master key.
 BENCH_KEY = "sk-bench-" + secrets.token_hex(24)
 
@@ -58,6 +60,7 @@ class Running:
     startup_s: float
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (Portkey's routing)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -83,6 +86,7 @@ class Spec:
     cells: str = "all"  # "all", or "throughput" for latency 0, concurrency >= 16, non-stream only
     note: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
+    headers: Callable[[str], dict[str, str]] | None = None  # upstream URL -> headers for every request
 
 
 def _have(cmd: str) -> str | None:
@@ -157,6 +161,30 @@ def _litellm_available() -> str | None:
     return None
 
 
+def _portkey(port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    return ["node", str(PORTKEY_SERVER), f"--port={port}", "--headless"], {"NODE_ENV": "production"}
+
+
+def _portkey_available() -> str | None:
+    if shutil.which("node") is None:
+        return "`node` not installed"
+    if not PORTKEY_SERVER.exists():
+        return f"Portkey's gateway missing at {PORTKEY_SERVER} (bench/run.sh installs it)"
+    return None
+
+
+def _portkey_headers(upstream: str) -> dict[str, str]:
+    # Portkey routes by header: the provider's format, and (self-hosted) the upstream's base URL.
+    return {"x-portkey-provider": "openai", "x-portkey-custom-host": upstream}
+
+
+def portkey_version() -> str | None:
+    try:
+        return str(json.loads((PORTKEY_SERVER.parents[1] / "package.json").read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def _passthrough(client: str, python: str) -> Callable[[int, str, Path], tuple[list[str], dict[str, str]]]:
     def build(port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
         argv = [python, str(BENCH_DIR / "passthrough.py"), "--port", str(port), "--client", client]
@@ -173,6 +201,9 @@ def _gateway(workers: int, python: str, extra: dict[str, str]) -> Callable[[int,
         env = {
             "OPENAI_API_KEY": "bench",
             "OPENAI_BASE_URL": upstream,
+            # The mock also speaks Anthropic's Messages API, for the /v1/messages pass-through cells.
+            "ANTHROPIC_API_KEY": "bench",
+            "ANTHROPIC_BASE_URL": upstream.removesuffix("/v1"),
             # Everything on: usage in SQLite, rate limiting, Prometheus (always attached), request logging.
             "REQ_LLM_GATEWAY_USAGE_STORE": f"sqlite:///{tmp}/usage-{port}.db",
             "REQ_LLM_GATEWAY_RATE_LIMIT": "1000000/minute",
@@ -197,6 +228,8 @@ def all_specs(python: str, gateway_env: dict[str, str]) -> list[Spec]:
         Spec("starlette-httpx", "gpt-4o-mini", "target", lambda: _python_has(python, "starlette", "uvicorn", "httpx"),
              _passthrough("httpx", python), note="bare pass-through, uvicorn"),
         Spec("litellm", "gpt-4o-mini", "target", _litellm_available, _litellm, note=f"proxy {LITELLM_VERSION}, 1 worker"),
+        Spec("portkey", "gpt-4o-mini", "target", _portkey_available, _portkey, headers=_portkey_headers,
+             note=f"@portkey-ai/gateway {portkey_version() or '?'} on node, headless"),
         Spec("gateway", "openai:gpt-4o-mini", "target",
              lambda: _python_has(python, "req_llm_gateway.__main__"), _gateway(1, python, gateway_env),
              note="req-llm-gateway, 1 worker"),
@@ -206,14 +239,20 @@ def all_specs(python: str, gateway_env: dict[str, str]) -> list[Spec]:
     ]
 
 
-def probe(url: str, body: bytes, timeout: float = 2.0) -> bool:
-    req = urllib.request.Request(url + "/v1/chat/completions", data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}"})
+def probe(url: str, body: bytes, timeout: float = 2.0, headers: dict[str, str] | None = None,
+          path: str = "/v1/chat/completions") -> int:
+    """POST once: the status (0 when nothing answered; 200 only with a body that looks like an answer)."""
+    req = urllib.request.Request(url + path, data=body, method="POST", headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status == 200 and b"choices" in r.read()
+            data = r.read()
+            looks_right = b'"choices"' in data if path.endswith("/chat/completions") else data.startswith(b"{")
+            return 200 if r.status == 200 and looks_right else 599
+    except urllib.error.HTTPError as exc:
+        return exc.code
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return 0
 
 
 def start(spec: Spec, cpus: str, upstream: str, tmp: Path, deadline_s: float = 120.0) -> Running:
@@ -230,11 +269,12 @@ def start(spec: Spec, cpus: str, upstream: str, tmp: Path, deadline_s: float = 1
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=full_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd=str(REPO_DIR))
-    running = Running(spec.name, url, proc.pid, spec.model, cpus, 0.0, proc, log)
+    headers = spec.headers(upstream) if spec.headers is not None else {}
+    running = Running(spec.name, url, proc.pid, spec.model, cpus, 0.0, proc, log, headers)
     while time.perf_counter() - t0 < deadline_s:
         if proc.poll() is not None:
             raise RuntimeError(f"exited with {proc.returncode}: {_tail(log)}")
-        if probe(url, body, timeout=1.0):
+        if probe(url, body, timeout=1.0, headers=headers) == 200:
             running.startup_s = time.perf_counter() - t0
             return running
         time.sleep(0.01)
