@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--multi-cpus", default="", help="cores for gateway-w2 (default: all)")
     p.add_argument("--python", default=sys.executable, help="interpreter for the gateway and the pass-through")
     p.add_argument("--gateway-env", action="append", default=[], metavar="K=V", help="extra env for the gateway")
+    p.add_argument("--baseline-src", help="another checkout's src/ to run as target gateway-baseline (before/after)")
     p.add_argument("--routes", default="all", help="the gateway's other API cells (bench/routes.py): all, none, "
                    "or a comma list of names such as messages/translated")
     p.add_argument("--results-dir", default=str(tg.BENCH_DIR / "results"))
@@ -120,7 +121,7 @@ class Bench:
     def start_targets(self, names: list[str]) -> None:
         assert self.mock is not None
         gw_env = dict(kv.split("=", 1) for kv in self.a.gateway_env)
-        specs = {s.name: s for s in tg.all_specs(self.a.python, gw_env)}
+        specs = {s.name: s for s in tg.all_specs(self.a.python, gw_env, self.a.baseline_src)}
         for name in names:
             spec = specs.get(name)
             if spec is None:
@@ -335,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         print("warning: fewer than 2 usable cores; targets and load will share a core", file=sys.stderr)
     os.sched_setaffinity(0, {int(c) for c in args.load_cpus.split(",")})
     names = (args.targets or MODES[args.mode]["targets"]).split(",")
+    if args.baseline_src and "gateway-baseline" not in names:
+        names.append("gateway-baseline")
     if "direct" not in names:
         names.insert(0, "direct")  # the floor every delta is taken against
     t0 = time.perf_counter()

@@ -193,7 +193,8 @@ def _passthrough(client: str, python: str) -> Callable[[int, str, Path], tuple[l
     return build
 
 
-def _gateway(workers: int, python: str, extra: dict[str, str]) -> Callable[[int, str, Path], tuple[list[str], dict[str, str]]]:
+def _gateway(workers: int, python: str, extra: dict[str, str],
+             src: str | None = None) -> Callable[[int, str, Path], tuple[list[str], dict[str, str]]]:
     def build(port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
         argv = [python, "-m", "req_llm_gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
         if workers > 1:
@@ -210,7 +211,7 @@ def _gateway(workers: int, python: str, extra: dict[str, str]) -> Callable[[int,
             "REQ_LLM_GATEWAY_LOG_REQUESTS": "true",
             "REQ_LLM_GATEWAY_API_KEY": BENCH_KEY,
             "REQ_LLM_GATEWAY_ERROR_VERBOSITY": "detailed",  # only error bodies change: a failure shows its cause
-            "PYTHONPATH": _pythonpath(),
+            "PYTHONPATH": src or _pythonpath(),
             **extra,
         }
         return argv, env
@@ -218,9 +219,12 @@ def _gateway(workers: int, python: str, extra: dict[str, str]) -> Callable[[int,
     return build
 
 
-def all_specs(python: str, gateway_env: dict[str, str]) -> list[Spec]:
-    """Every known target, in table order."""
-    return [
+def all_specs(python: str, gateway_env: dict[str, str], baseline_src: str | None = None) -> list[Spec]:
+    """Every known target, in table order. `baseline_src`: another checkout's `src/`, run as
+    `gateway-baseline` (the same settings), for a before/after in one run."""
+    baseline = [Spec("gateway-baseline", "openai:gpt-4o-mini", "target", lambda: None,
+                     _gateway(1, python, gateway_env, baseline_src), note=f"req-llm-gateway from {baseline_src}")]
+    return [*(baseline if baseline_src else []),
         Spec("direct", "gpt-4o-mini", "load", lambda: None, None, note="the mock itself: the floor"),
         Spec("nginx", "gpt-4o-mini", "target", lambda: _have("nginx"), _nginx, note="proxy_pass, 1 worker"),
         Spec("starlette-aiohttp", "gpt-4o-mini", "target", lambda: _python_has(python, "starlette", "uvicorn", "aiohttp"),
