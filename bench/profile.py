@@ -31,8 +31,9 @@ LAYERS = [
     ("request parsing (types)", ("req_llm_gateway/types",)),
     ("gateway use case (gateway, resilience, circuit)", ("req_llm_gateway/gateway", "resilience", "circuit")),
     ("provider wire + _http", ("req_llm_gateway/providers/",)),
-    ("telemetry dispatch + integrations", ("req_llm_gateway/telemetry", "req_llm_gateway/integrations",
-                                           "prometheus_client", "logging/")),
+    ("request logging (stdlib logging)", ("logging/__init__", "integrations/logging", "app/observability")),
+    ("telemetry dispatch, Prometheus", ("req_llm_gateway/telemetry", "req_llm_gateway/integrations",
+                                        "prometheus_client")),
     ("pricing", ("req_llm_gateway/pricing",)),
     ("usage recording", ("req_llm_gateway/usage",)),
     ("aiohttp client", ("aiohttp/", "yarl/", "multidict/")),
@@ -40,6 +41,9 @@ LAYERS = [
     ("starlette", ("starlette/",)),
     ("asyncio / event loop", ("asyncio/", "uvloop/")),
 ]
+
+
+_IDLE = "concurrent/futures/thread.py"
 
 
 def layer_of(frame: str) -> str:
@@ -61,6 +65,8 @@ def summarize(collapsed: str, top: int) -> str:
             continue
         n = int(count)
         frames = stack.split(";")
+        if _IDLE in frames[-1]:
+            continue  # an idle executor thread waiting for work (py-spy may count it as active)
         total += n
         self_n[layer_of(frames[-1])] += n
         for lay in {layer_of(f) for f in frames}:

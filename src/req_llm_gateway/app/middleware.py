@@ -16,16 +16,17 @@ _SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
 class _Ids:
     """32 hex digits: a random 64-bit prefix per process, then a counter. Unique like a uuid4 for a
-    request id's purposes, without a call to the OS's random source on every request."""
+    request id's purposes, without a call to the OS on every request (a forked child starts afresh)."""
 
     def __init__(self) -> None:
-        self.pid = -1
-        self.prefix = ""
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)  # a forked child must not repeat its parent's ids
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
         self.counter = itertools.count()
 
     def next(self) -> str:
-        if self.pid != os.getpid():  # a forked child must not repeat its parent's ids
-            self.pid, self.prefix, self.counter = os.getpid(), os.urandom(8).hex(), itertools.count()
         return f"{self.prefix}{next(self.counter):016x}"
 
 
