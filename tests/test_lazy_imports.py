@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from req_llm_gateway import Settings, create_app
+from req_llm_gateway import Settings, create_app, providers
 from req_llm_gateway.config import ConfigError
 
 OPTIONAL = ("botocore", "opentelemetry", "datadog", "psycopg", "redis", "genai_prices")
 PROBE = """
 import sys
-from req_llm_gateway import Settings, create_app
+from req_llm_gateway import Settings, create_app, providers
 create_app(Settings.from_env({env!r}))
 print(" ".join(m for m in {optional!r} if m in sys.modules))
 """
@@ -39,9 +39,13 @@ def test_configured_bedrock_loads_botocore_at_start() -> None:
 
 def test_configured_bedrock_without_its_extra_is_a_config_error_naming_the_extra(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    # Forget every earlier import of botocore and of the modules that use it (also as package attributes,
+    # which `from . import _aws` would otherwise reuse).
     for name in [m for m in sys.modules if m == "botocore" or m.startswith(("botocore.", "req_llm_gateway.providers.b",
                                                                             "req_llm_gateway.providers._aws"))]:
         monkeypatch.delitem(sys.modules, name)
+    for attr in ("bedrock", "_aws", "_bedrock_request", "_bedrock_response"):
+        monkeypatch.delattr(providers, attr, raising=False)
     monkeypatch.setitem(sys.modules, "botocore", None)  # what an install without the extra looks like
     env = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_REGION": "us-east-1",
            "REQ_LLM_GATEWAY_USAGE_STORE": "memory://"}
