@@ -1,8 +1,8 @@
 """A fast mock OpenAI upstream: a raw asyncio protocol server (uvloop when present) with keep-alive.
 
 Answers POST .../chat/completions with canned JSON or an SSE stream; for the other APIs' pass-through
-cells, POST .../embeddings (OpenAI), .../responses (OpenAI Responses, JSON) and .../messages (Anthropic,
-JSON or SSE); GET /_bench/config?latency_ms=&chunks=
+cells, POST .../responses (OpenAI Responses, JSON or SSE), .../embeddings (OpenAI) and .../messages
+(Anthropic, JSON or SSE); GET /_bench/config?latency_ms=&chunks=
 &chunk_interval_ms= retunes it at run time, GET /_bench/stats counts what it served.
 """
 
@@ -85,11 +85,6 @@ def _json(obj: object) -> bytes:
 _EMBEDDINGS = _json({"object": "list", "model": "text-embedding-3-small",
                      "data": [{"object": "embedding", "index": 0, "embedding": [0.01 * i for i in range(64)]}],
                      "usage": {"prompt_tokens": 8, "total_tokens": 8}})
-_RESPONSES = _json({"id": "resp_bench", "object": "response", "created_at": _CREATED, "status": "completed",
-                    "model": _MODEL, "output": [{"type": "message", "id": "msg_bench", "status": "completed",
-                                                 "role": "assistant", "content": [
-                                                     {"type": "output_text", "text": "tok " * 20, "annotations": []}]}],
-                    "usage": {"input_tokens": 24, "output_tokens": 20, "total_tokens": 44}})
 _MESSAGE = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
             "content": [{"type": "text", "text": "tok " * 20}], "stop_reason": "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": 24, "output_tokens": 20}}
@@ -119,7 +114,31 @@ def message_events(chunks: int) -> list[bytes]:
 
 
 _JSON_RESPONSE = _http("200 OK", b"application/json", _completion_body())
+
+
+def _responses_events(chunks: int) -> tuple[bytes, bytes]:
+    """A Responses answer of `chunks` text deltas: (the JSON body, the whole SSE stream), both HTTP-framed."""
+    usage = {"input_tokens": 24, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": chunks,
+             "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 24 + chunks}
+    text = " ".join(["tok"] * chunks)
+    item = {"id": "msg_bench", "type": "message", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "annotations": [], "text": text}]}
+    done = {"id": "resp_bench", "object": "response", "created_at": _CREATED, "status": "completed",
+            "model": _MODEL, "output": [item], "usage": usage}
+    start = {**done, "status": "in_progress", "output": [], "usage": None}
+    events: list[dict[str, object]] = [{"type": "response.created", "response": start},
+                                       {"type": "response.output_item.added", "output_index": 0,
+                                        "item": {**item, "status": "in_progress", "content": []}}]
+    events += [{"type": "response.output_text.delta", "item_id": "msg_bench", "output_index": 0,
+                "content_index": 0, "delta": "tok" if i == 0 else " tok"} for i in range(chunks)]
+    events += [{"type": "response.output_item.done", "output_index": 0, "item": item},
+               {"type": "response.completed", "response": done}]
+    sse = b"".join(b"event: %s\ndata: %s\n\n" % (str(e["type"]).encode(), json.dumps(
+        {**e, "sequence_number": n}, separators=(",", ":")).encode()) for n, e in enumerate(events))
+    stream = _STREAM_HEAD + b"%x\r\n%s\r\n0\r\n\r\n" % (len(sse), sse)
+    return _http("200 OK", b"application/json", json.dumps(done, separators=(",", ":")).encode()), stream
 _STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+_RESPONSES_JSON, _RESPONSES_STREAM = _responses_events(20)
 _NOT_FOUND = _http("404 Not Found", b"application/json", b'{"error":{"message":"not found"}}')
 
 
@@ -170,6 +189,10 @@ class MockProtocol(asyncio.Protocol):
         method, _, rest = line.partition(b" ")
         target = rest.rpartition(b" ")[0].decode()
         path = urlsplit(target).path
+        if method == b"POST" and path.endswith("/responses"):  # OpenAI Responses (bench/responses_cpu.py)
+            self.s.served["stream" if _STREAM_RE.search(body) else "json"] += 1
+            self.write(_RESPONSES_STREAM if _STREAM_RE.search(body) else _RESPONSES_JSON, close)
+            return
         if method == b"POST" and path.endswith("/chat/completions"):
             if _STREAM_RE.search(body):
                 self.s.served["stream"] += 1
@@ -178,12 +201,12 @@ class MockProtocol(asyncio.Protocol):
                 self.s.served["json"] += 1
                 self.later(self.s.latency_ms, _JSON_RESPONSE, close)
             return
-        if method == b"POST" and path.endswith(("/embeddings", "/responses", "/messages")):
+        if method == b"POST" and path.endswith(("/embeddings", "/messages")):
             self.s.served["json"] += 1
             if path.endswith("/messages") and _STREAM_RE.search(body):
                 self.start_stream(False, close, anthropic=True)
                 return
-            answer = _EMBEDDINGS if path.endswith("/embeddings") else _RESPONSES if path.endswith("/responses") else _MESSAGES
+            answer = _EMBEDDINGS if path.endswith("/embeddings") else _MESSAGES
             self.later(self.s.latency_ms, answer, close)
             return
         self.s.served["other"] += 1

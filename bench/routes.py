@@ -48,7 +48,7 @@ def _embeddings(stream: bool) -> bytes:
 ROUTES = [
     ApiRoute("messages/pass-through", "/v1/messages", _messages("anthropic:claude-bench")),
     ApiRoute("messages/translated", "/v1/messages", _messages("openai:gpt-4o-mini")),
-    ApiRoute("responses/pass-through", "/v1/responses", _responses("openai:gpt-4o-mini"), streams=False),
+    ApiRoute("responses/pass-through", "/v1/responses", _responses("openai:gpt-4o-mini")),
     ApiRoute("responses/translated", "/v1/responses", _responses("anthropic:claude-bench")),
     ApiRoute("embeddings", "/v1/embeddings", _embeddings, streams=False),
 ]

@@ -132,6 +132,7 @@ class Settings:
     circuit_cooldown: float = 30.0  # seconds before an open circuit lets one probe through
     max_header_bytes: int = 64 * 1024
     client_timeout: float = 30.0  # seconds a client may take to send its headers, then its body
+    responses_strict_tools: bool = False  # /v1/responses bridge: refuse hosted tools (400) instead of dropping
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, config_path: str | Path | None = None) -> Settings:
@@ -233,6 +234,7 @@ class Settings:
             public_metrics=flag("PUBLIC_METRICS", True),
             public_dashboard=flag("PUBLIC_DASHBOARD", True),
             rate_limit_fail_open=flag("RATE_LIMIT_FAIL_OPEN", True),
+            responses_strict_tools=flag("RESPONSES_STRICT_TOOLS", False),
             auth_failure_limit=str(get("AUTH_FAILURE_LIMIT") or "20/minute"),
             rate_limit_prefix=str(get("RATE_LIMIT_PREFIX") or "req_llm_gateway:rl:"),
             tokens_per_minute=tpm or None,

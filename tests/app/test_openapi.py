@@ -11,7 +11,8 @@ def test_the_document_lists_the_gateways_routes_and_no_auth_when_open() -> None:
     with serve_gateway() as gw:
         doc = httpx.get(gw.url + "/openapi.json").json()
     assert doc["openapi"] == "3.1.0" and doc["info"]["title"] == "req-llm-gateway"
-    assert {"/v1/chat/completions", "/v1/models", "/health", "/openapi.json"} <= set(doc["paths"])
+    assert {"/v1/chat/completions", "/v1/responses", "/v1/models", "/health", "/openapi.json"} <= set(doc["paths"])
+    assert doc["paths"]["/v1/responses"]["post"]["operationId"] == "createResponse"
     assert "security" not in doc and "securitySchemes" not in doc["components"]
     chat = doc["paths"]["/v1/chat/completions"]["post"]
     assert set(chat["responses"]) >= {"200", "400", "404", "413", "429", "502", "504"} and "401" not in chat["responses"]

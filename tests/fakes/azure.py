@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .openai import Dialect, handle_chat
+from .openai_responses import handle_responses
 from .recording import fake_app
 
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
@@ -110,6 +111,10 @@ async def v1_chat(request: Request) -> Response:
     return _denied(request, needs_version=False) or await handle_chat(request, AZURE)
 
 
+async def v1_responses(request: Request) -> Response:
+    return _denied(request, needs_version=False) or await handle_responses(request)
+
+
 def create_app() -> Starlette:
     """The fake Azure OpenAI resource; `azure_endpoint=<server.url>`."""
     return fake_app(
@@ -120,5 +125,6 @@ def create_app() -> Starlette:
                 methods=["POST"],
             ),
             Route("/openai/v1/chat/completions", v1_chat, methods=["POST"]),
+            Route("/openai/v1/responses", v1_responses, methods=["POST"]),
         ]
     )

@@ -1,4 +1,4 @@
-"""Fake OpenAI API: `POST /v1/chat/completions` (JSON and SSE) and `GET /v1/models`.
+"""Fake OpenAI API: `POST /v1/chat/completions` and `POST /v1/responses` (JSON and SSE), `GET /v1/models`.
 
 Auth: `Authorization: Bearer <key>`; no key -> 401, a key starting with `invalid` -> 401
 `invalid_api_key`. Bodies are validated against the `openai` SDK's request TypedDicts (unknown
@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from . import openai_wire as wire
 from .conversation import reply_to
+from .openai_responses import handle_responses
 from .recording import fake_app
 from .script import Script
 from .streaming import before_answer, halfway, sse, stream_for
@@ -192,6 +193,10 @@ async def chat_completions(request: Request) -> Response:
     return _auth_error(request) or await handle_chat(request, OPENAI)
 
 
+async def responses(request: Request) -> Response:
+    return _auth_error(request) or await handle_responses(request)
+
+
 async def list_models(request: Request) -> Response:
     if (denied := _auth_error(request)) is not None:
         return denied
@@ -206,6 +211,7 @@ def create_app() -> Starlette:
     return fake_app(
         [
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/responses", responses, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
         ]
     )

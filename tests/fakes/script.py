@@ -15,6 +15,7 @@ Markers may appear anywhere in the model name, separated by non-alphanumerics, a
 | `cached`      | report half the prompt tokens (rounded down) as read from cache        |
 | `cache-write` | report half the uncached prompt tokens as written to cache             |
 | `reasoning`   | the model "thinks": report `REASONING_TOKENS` reasoning tokens         |
+| `fixed-ids`   | ids and times derived from the request (byte-comparable answers)       |
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _FLAGS = (
     "cached",
     "cache-write",
     "reasoning",
+    "fixed-ids",
 )
 
 
@@ -52,6 +54,7 @@ class Script:
     cached: bool = False
     cache_write: bool = False
     reasoning: bool = False
+    fixed_ids: bool = False
 
     @classmethod
     def from_model(cls, model: str) -> Script:

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from ..circuit_redis import SharedBreakers
@@ -22,6 +22,7 @@ from ..pricing import PriceRefresh, Pricing
 from ..providers import HttpClient, build_providers
 from ..ratelimit import open_limiter
 from ..resilience import Resilience
+from ..responses_gateway import ResponsesGateway
 from ..usage import open_store
 from .chat import ChatCompletions
 from .fastpath import Admission, FastPath
@@ -31,6 +32,7 @@ from .observability import metrics_endpoint, setup_observability
 from .openapi import openapi_endpoint
 from .readiness import Readiness, health_endpoint
 from .responses import Redactor
+from .responses_route import Responses
 from .routes import http_exception, models_endpoint
 from .security import cors
 from .usage_api import usage_endpoint
@@ -94,15 +96,18 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             await http.close()
 
     chat = ChatCompletions(gateway, redact)
+    responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact)
     # The model-call routes, dispatched by the fused hot path: registering one is one line here.
     model_routes: dict[str, ASGIApp] = {
         "/v1/chat/completions": chat,
         "/chat/completions": chat,
+        "/v1/responses": responses,
     }
     admission: Admission | None = None  # budgets (#15) plug in here: an object with `async admit(scope)`
     routes = [
         # Also in Starlette's router, which answers 405 for another method and serves CORS-less mounts alike.
         *(Route(path, endpoint, methods=["POST"]) for path, endpoint in model_routes.items()),
+        WebSocketRoute("/v1/responses", responses),  # answered 426: the Responses WebSocket mode is not offered
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),

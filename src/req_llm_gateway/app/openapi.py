@@ -116,10 +116,30 @@ _CHAT = {
     },
 }
 
+_RESPONSES = {
+    "summary": "Create a model response (OpenAI Responses API), as JSON or as a server-sent event stream; "
+               "passed through to OpenAI and Azure OpenAI, bridged for every other provider",
+    "operationId": "createResponse",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["model"], "additionalProperties": True, "properties": {
+            "model": {"type": "string", "minLength": 1, "examples": ["openai:gpt-4o", "anthropic:claude-sonnet-4-5"]},
+            "input": {"type": ["string", "array"]}, "instructions": {"type": ["string", "null"]},
+            "stream": {"type": ["boolean", "null"]}, "tools": {"type": ["array", "null"]},
+            "previous_response_id": {"type": ["string", "null"], "description": "OpenAI and Azure only"}}}}}},
+    "responses": {
+        "200": {"description": "A `response` object, or with `stream: true` OpenAI's Responses event stream",
+                "headers": {**_RATE_HEADERS, "x-gateway-dropped-tools": {
+                    "schema": {"type": "string"}, "description": "Hosted tools a bridged provider could not run"}},
+                "content": {"application/json": {"schema": _JSON_OBJECT}, "text/event-stream": {"schema": _SSE_EVENT}}},
+        **_errors(400, 401, 403, 404, 408, 413, 429, 431, 502, 503, 504),
+    },
+}
+
 # path -> (method, operation, protected by keys)
 _OPERATIONS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "/v1/chat/completions": ("post", _CHAT, True),
     "/chat/completions": ("post", {**_CHAT, "operationId": "createChatCompletionUnversioned"}, True),
+    "/v1/responses": ("post", _RESPONSES, True),
     "/v1/models": ("get", {
         "summary": "The models of every configured provider, as `provider:model`", "operationId": "listModels",
         "responses": {"200": {"description": "OpenAI's list shape", "content": {"application/json": {"schema": {

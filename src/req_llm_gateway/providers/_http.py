@@ -160,6 +160,35 @@ class HttpProvider:
             return UpstreamError(f"The {self.id} provider's response could not be read.", upstream_body=repr(exc))
         raise exc
 
+    async def request(self, up: UpstreamRequest) -> bytes:
+        """POST a request built elsewhere (another API of the same upstream, e.g. OpenAI Responses):
+        the body of a 2xx answer, else the wire format's error."""
+        resp = await self._post(up)
+        try:
+            body = await resp.read()
+        except Exception as exc:
+            raise self._transport_error(exc) from exc
+        finally:
+            resp.release()
+        if resp.status >= 400:
+            raise self.wire.error(self.id, resp.status, body, resp.headers)
+        return body
+
+    async def open(self, up: UpstreamRequest) -> AsyncGenerator[bytes, None]:
+        """POST a request built elsewhere; the raw body chunks of a 2xx answer as they arrive."""
+        resp = await self._post(up)
+        try:
+            if resp.status >= 400:
+                try:
+                    body = await resp.read()
+                except Exception as exc:
+                    raise self._transport_error(exc) from exc
+                raise self.wire.error(self.id, resp.status, body, resp.headers)
+            async for chunk in self._chunks(resp):
+                yield chunk
+        finally:
+            resp.close()
+
     async def complete(self, req: ChatRequest) -> ChatResponse:
         up = self.wire.build(req, self.endpoint)
         resp = await self._post(up)

@@ -52,8 +52,12 @@ class OpenAIWire:
     def url(self, req: ChatRequest, ep: Endpoint) -> str:
         return ep.base_url + self.path
 
+    def headers_for(self, ep: Endpoint) -> Mapping[str, str]:
+        """`headers(ep)`, built once per endpoint."""
+        return self._headers.get(ep, self.headers)
+
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:
-        headers = self._headers.get(ep, self.headers)
+        headers = self.headers_for(ep)
         sent = req.client_body()  # the client's own bytes, when only the model name changes
         if sent is not None:
             return UpstreamRequest(self.url(req, ep), headers, sent)

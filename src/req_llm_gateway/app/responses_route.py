@@ -1,0 +1,129 @@
+"""`POST /v1/responses` (OpenAI Responses) as a plain ASGI endpoint, and the WebSocket handshake on the same
+path answered with `426 Upgrade Required`, which Codex takes as "use HTTP + SSE" for the rest of the session.
+Errors in OpenAI's shape; hosted tools a bridged provider could not take are named in `x-gateway-dropped-tools`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from ..apis.openai_responses import ResponsesRequest
+from ..errors import Forbidden, GatewayError
+from ..responses_gateway import ResponsesGateway, ResponsesStream
+from .auth import model_allowed
+from .chat import SSE_HEADERS, read_body, trace_context
+from .responses import Redactor, error_body, send_bytes
+
+__all__ = ["Responses", "websocket_refusal"]
+
+_log = logging.getLogger("req_llm_gateway.app")
+DROPPED = b"x-gateway-dropped-tools"
+
+
+def _dropped_header(dropped: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
+    return [(DROPPED, ", ".join(dropped).encode())] if dropped else []
+
+
+class Responses:
+    def __init__(self, responses: ResponsesGateway, redact: Redactor) -> None:
+        self.responses = responses
+        self.settings = responses.gateway.settings
+        self.detailed = self.settings.error_verbosity == "detailed"
+        self.redact = redact
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await websocket_refusal(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        rid = state.get("request_id", "")
+        try:
+            raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
+            t_body = time.monotonic_ns()
+            rr = ResponsesRequest.parse(raw, self.settings.default_provider)
+            spec = state.get("api_key")
+            if spec is not None:
+                provider = self.settings.aliases.get(rr.provider, rr.provider)
+                if not model_allowed(spec, provider, rr.model):
+                    raise Forbidden(f"This API key may not use the model '{provider}:{rr.model}'.", param="model")
+            key_name = state.get("key_name", "")
+            meta = trace_context(scope)
+            if rr.stream:
+                stream = await self.responses.stream(rr, rid, key_name, meta)
+                await self._relay(stream, rid, receive, send)
+                return
+            answer = await self.responses.complete(rr, rid, key_name, meta)
+        except GatewayError as err:
+            await self.send_error(send, err)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the request boundary: an OpenAI-shaped 500, never a stack trace
+            _log.exception("unexpected error in responses request %s", rid)
+            await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
+            return
+        overhead_ms = (time.monotonic_ns() - t_body - answer.upstream_ns) / 1e6
+        headers = [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms), *_dropped_header(answer.dropped)]
+        await send_bytes(send, 200, answer.body, headers)
+
+    async def send_error(self, send: Send, err: GatewayError) -> None:
+        headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
+        await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
+
+    async def _relay(self, stream: ResponsesStream, rid: str, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": SSE_HEADERS + _dropped_header(stream.dropped)})
+        task = asyncio.current_task()
+        assert task is not None
+        gone = asyncio.Event()
+
+        async def watch_client() -> None:  # the client went away: stop the upstream too
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+            task.cancel()
+
+        watcher = asyncio.create_task(watch_client())
+        try:
+            async for data in stream.events:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            watcher.cancel()
+            await send({"type": "http.response.body", "body": b""})
+        except GatewayError as err:  # started: an error event ends the stream
+            watcher.cancel()
+            message = self.redact(err.message)
+            await send({"type": "http.response.body", "body": stream.failure(err, message)})
+        except asyncio.CancelledError:
+            if not gone.is_set():
+                raise
+            task.uncancel()
+        except Exception:  # noqa: BLE001 - a stream in flight ends with an error event
+            watcher.cancel()
+            _log.exception("unexpected error in responses stream %s", rid)
+            failure = GatewayError("The gateway failed unexpectedly; see its logs.")
+            await send({"type": "http.response.body", "body": stream.failure(failure, failure.message)})
+        finally:
+            watcher.cancel()
+            await stream.events.aclose()
+
+
+async def websocket_refusal(scope: Scope, receive: Receive, send: Send) -> None:
+    """Refuse Codex's Responses-over-WebSocket handshake with HTTP 426: Codex then keeps to HTTP + SSE for
+    the session instead of retrying the socket. Servers without the denial-response extension close (403)."""
+    await receive()  # websocket.connect
+    body = orjson.dumps({"error": {
+        "message": "This gateway serves the Responses API over HTTP (POST /v1/responses with stream: true), "
+                   "not over WebSocket.", "type": "invalid_request_error", "param": None,
+        "code": "websocket_not_supported"}})
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send({"type": "websocket.http.response.start", "status": 426,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
