@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+from .budgets import check_budgets
 from .cli_usage import add_usage_command, usage_command
 from .config import PREFIX, ConfigError, Settings
 
@@ -38,6 +39,7 @@ def serve(args: argparse.Namespace) -> int:
         os.environ[PREFIX + "CONFIG"] = os.path.abspath(args.config)
     try:
         settings = Settings.from_env()  # fail fast, before any worker starts, on a bad setting
+        check_budgets(settings)
     except ConfigError as exc:
         print(f"req-llm-gateway: {exc}", file=sys.stderr)
         return 2

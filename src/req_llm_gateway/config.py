@@ -57,6 +57,13 @@ def _bool(value: str, name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    v = str(value).strip().lower()
+    if v not in choices:
+        raise ConfigError(f"{PREFIX}{name} must be {' or '.join(choices)}, got {value!r}")
+    return v
+
+
 def _refresh(value: Any) -> float:
     """`PRICES_REFRESH`: off (default), `true` (hourly) or a number of seconds."""
     if value is None or value is False or str(value).strip().lower() in ("", "0", "false", "no", "off"):
@@ -132,6 +139,15 @@ class Settings:
     circuit_cooldown: float = 30.0  # seconds before an open circuit lets one probe through
     max_header_bytes: int = 64 * 1024
     client_timeout: float = 30.0  # seconds a client may take to send its headers, then its body
+    read_rate_limit: str = "1000/minute"  # per key, for reads (usage, budgets, models, dashboard): not model calls
+    # Budgets (docs/budgets.md); the budgets themselves are `budget` on [keys.NAME] and [teams.NAME].
+    budget_store: str = "auto"  # auto: Redis if RATE_LIMIT_STORE is, else the usage database, else memory
+    budget_time_zone: str = "UTC"  # where calendar windows (day, week, month) start at midnight
+    budget_hold_ttl: float = 3600.0  # seconds a hold lives if its request never settles (a crashed replica)
+    budget_max_output_tokens: int = 32000  # the per-request ceiling on the output tokens an estimate reserves
+    budget_unpriced: str = "refuse"  # a model without a price, for a key with budgets: refuse | allow (cost 0)
+    usage_journal_dir: str = "."  # where unwritten usage is spilled when the database is away at shutdown
+    usage_spill_rows: int = 10000  # buffered rows past which usage is spilled to the journal during an outage
     responses_strict_tools: bool = False  # /v1/responses bridge: refuse hosted tools (400) instead of dropping
 
     @classmethod
@@ -246,6 +262,14 @@ class Settings:
             circuit_cooldown=num("CIRCUIT_COOLDOWN", 30.0),
             max_header_bytes=num("MAX_HEADER_BYTES", 64 * 1024, int),
             client_timeout=num("CLIENT_TIMEOUT", 30.0),
+            read_rate_limit=str(get("READ_RATE_LIMIT") or "1000/minute"),
+            budget_store=str(get("BUDGET_STORE") or "auto"),
+            budget_time_zone=str(get("BUDGET_TIME_ZONE") or "UTC"),
+            budget_hold_ttl=num("BUDGET_HOLD_TTL", 3600.0),
+            budget_max_output_tokens=num("BUDGET_MAX_OUTPUT_TOKENS", 32000, int),
+            budget_unpriced=_choice(get("BUDGET_UNPRICED") or "refuse", "BUDGET_UNPRICED", ("refuse", "allow")),
+            usage_journal_dir=str(get("USAGE_JOURNAL_DIR") or "."),
+            usage_spill_rows=num("USAGE_SPILL_ROWS", 10000, int),
         )
 
     def with_overrides(self, **overrides: Any) -> Settings:

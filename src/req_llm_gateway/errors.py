@@ -4,6 +4,7 @@
     ├── BadRequest                    400 invalid_request_error
     │   └── ProviderNotConfigured     400 invalid_request_error / provider_not_configured
     ├── Unauthorized                  401 authentication_error / invalid_api_key
+    ├── BudgetExceeded                402 insufficient_quota / budget_exceeded (+ x-budget-* headers)
     ├── Forbidden                     403 permission_error / model_not_allowed
     ├── NotFound                      404 invalid_request_error / model_not_found
     ├── RequestTimeout                408 invalid_request_error / request_timeout
@@ -23,6 +24,7 @@ from typing import Any
 
 __all__ = [
     "BadRequest",
+    "BudgetExceeded",
     "CircuitOpen",
     "Forbidden",
     "GatewayError",
@@ -78,6 +80,23 @@ class Unauthorized(GatewayError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
+
+
+class BudgetExceeded(GatewayError):
+    """A spend budget would be exceeded. 402, not 429: the OpenAI SDKs retry a 429 on their own, which
+    would turn a spent budget into a retry storm."""
+
+    status = 402
+    type = "insufficient_quota"
+    code = "budget_exceeded"
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, code=code)
+        self._headers = headers or {}
+
+    def headers(self) -> dict[str, str]:
+        return dict(self._headers)
 
 
 class Forbidden(GatewayError):

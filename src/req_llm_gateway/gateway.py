@@ -37,6 +37,7 @@ STOP = ("req_llm_gateway", "request", "stop")
 EXCEPTION = ("req_llm_gateway", "request", "exception")
 
 _UTC = dt.timezone.utc
+Charge = Callable[[Decimal | None], None]  # a budget hold's `charge`: called once with the recorded cost
 
 
 @dataclass(slots=True)
@@ -100,9 +101,11 @@ class Gateway:
         return ext
 
     def _record(self, provider: str, model: str, ok: bool, usage: Usage | None, cost: Decimal | None,
-                duration_ns: int, key_name: str) -> None:
+                duration_ns: int, key_name: str, charge: Charge | None = None) -> None:
         date = dt.datetime.fromtimestamp(self.wall_clock(), _UTC).date()
         self.usage.record(UsageRecord(date, provider, model, ok, usage, cost, duration_ns / 1e6, key_name))
+        if charge is not None:  # the request's budget hold learns the cost the ledger just got
+            charge(cost)
 
     def _stop(self, meta: dict[str, Any], duration: int, usage: Usage | None, cost: Decimal | None,
               upstream_ns: int, finish_reasons: list[str], extra: dict[str, Any] | None = None) -> None:
@@ -127,9 +130,10 @@ class Gateway:
         )
 
     async def complete(self, req: ChatRequest, request_id: str, key_name: str = "",
-                       meta: Mapping[str, Any] | None = None) -> Completion:
+                       meta: Mapping[str, Any] | None = None, *, charge: Charge | None = None) -> Completion:
         """Answer a non-stream request: one start, then one stop or exception event.
-        `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`)."""
+        `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`); `charge`
+        receives the cost recorded in usage, on every path (a budget hold's `charge`)."""
         provider, meta_, start = self._begin(req, request_id, meta)
         t0 = time.monotonic_ns()
         try:
@@ -137,14 +141,14 @@ class Gateway:
         except BaseException as exc:
             t1 = time.monotonic_ns()
             self._exception(meta_, t1 - start, t1 - t0, exc)
-            self._record(provider.id, req.model, False, None, None, t1 - start, key_name)
+            self._record(provider.id, req.model, False, None, None, t1 - start, key_name, charge)
             raise
         t1 = time.monotonic_ns()
         duration = t1 - start
         pid, model = used.provider.id, used.req.model
         cost = self.pricing.cost(pid, model, response.usage)
         latency_ms = duration / 1e6
-        self._record(pid, model, True, response.usage, cost, duration, key_name)
+        self._record(pid, model, True, response.usage, cost, duration, key_name, charge)
         meta_.update(provider_used=pid, model_used=model)
         self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons)
         origin = f"{provider.id}:{req.model}" if used.fallback else None
@@ -164,7 +168,8 @@ class Gateway:
         return provider, meta, start
 
     async def stream(self, req: ChatRequest, request_id: str, key_name: str = "",
-                     meta: Mapping[str, Any] | None = None) -> AsyncGenerator[ChatChunk, None]:
+                     meta: Mapping[str, Any] | None = None, *,
+                     charge: Charge | None = None) -> AsyncGenerator[ChatChunk, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
         (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way."""
         provider, meta, start = self._begin(req, request_id, meta)
@@ -180,7 +185,7 @@ class Gateway:
         except BaseException as exc:
             duration = time.monotonic_ns() - start
             self._exception(meta, duration, duration, exc)
-            self._record(pid, model, False, None, None, duration, key_name)
+            self._record(pid, model, False, None, None, duration, key_name, charge)
             raise
         pid, model = used.provider.id, used.req.model
         origin = f"{provider.id}:{req.model}" if used.fallback else None
@@ -215,10 +220,10 @@ class Gateway:
             duration = time.monotonic_ns() - start
             self.resilience.stream_failed(used, exc)
             self._exception(meta, duration, upstream_ns, exc)
-            self._record(pid, model, False, usage, cost, duration, key_name)
+            self._record(pid, model, False, usage, cost, duration, key_name, charge)
             raise
         duration = time.monotonic_ns() - start
-        self._record(pid, model, True, usage, cost, duration, key_name)
+        self._record(pid, model, True, usage, cost, duration, key_name, charge)
         self._stop(meta, duration, usage, cost, upstream_ns, finish, {"time_to_first_token": ttft})
 
     def _shape_usage_chunk(self, chunk: ChatChunk, req: ChatRequest, provider: str, latency_ms: float,

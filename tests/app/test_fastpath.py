@@ -48,7 +48,8 @@ class Recorder:
 
 @contextmanager
 def fast_app(routes: dict[str, Any], admission: Any = None, **env: str) -> Iterator[LoopbackServer]:
-    settings = Settings.from_env({"REQ_LLM_GATEWAY_RATE_LIMIT": "1000/minute", **env})
+    settings = Settings.from_env({"REQ_LLM_GATEWAY_RATE_LIMIT": "700/minute",
+                                  "REQ_LLM_GATEWAY_READ_RATE_LIMIT": "900/minute", **env})
     inner = Starlette(routes=[Route("/other", lambda r: PlainTextResponse("starlette"), methods=["GET"])])
     app = FastPath(inner, routes, settings, MemoryLimiter(), admission=admission)
     with LoopbackServer(app) as srv:
@@ -73,15 +74,15 @@ def test_another_method_on_a_model_route_gets_an_openai_shaped_405() -> None:
     assert r.json()["error"]["code"] == "method_not_allowed" and r.headers["x-request-id"]
 
 
-def test_a_route_in_the_table_is_authenticated_and_sees_the_keys_name() -> None:
+def test_a_route_in_the_table_is_authenticated_rate_limited_as_a_model_call_and_sees_the_keys_name() -> None:
     with fast_app({"/v1/new": echo_state}, REQ_LLM_GATEWAY_API_KEY="fast-key-1") as srv:
         denied = httpx.post(srv.url + "/v1/new", json={})
         ok = httpx.post(srv.url + "/v1/new", json={}, headers={**KEY, "x-request-id": "r-1"})
         other = httpx.get(srv.url + "/other", headers=KEY)
     assert denied.status_code == 401 and denied.json()["error"]["type"] == "authentication_error"
     assert ok.json() == {"key": "default", "id": "r-1"}
-    assert ok.headers["x-request-id"] == "r-1" and ok.headers["x-ratelimit-limit"] == "1000"
-    assert other.text == "starlette" and other.headers["x-ratelimit-limit"] == "1000"
+    assert ok.headers["x-request-id"] == "r-1" and ok.headers["x-ratelimit-limit"] == "700"  # a model call
+    assert other.text == "starlette" and other.headers["x-ratelimit-limit"] == "900"  # a read
 
 
 def test_admission_sees_the_request_after_auth_and_its_refusal_is_rendered_with_headers() -> None:
@@ -117,3 +118,11 @@ def test_oversized_head_on_a_table_route_gets_431_before_auth() -> None:
                   REQ_LLM_GATEWAY_MAX_HEADER_BYTES="2048") as srv:
         r = httpx.post(srv.url + "/v1/new", json={}, headers={"x-big": "a" * 4000})
     assert r.status_code == 431 and r.json()["error"]["code"] == "headers_too_large"
+
+
+def test_every_model_call_route_of_the_app_is_in_the_fused_table() -> None:
+    with serve_gateway() as gw:
+        fast = set(gw.app.fast_routes)  # type: ignore[attr-defined]
+        declared = {r.path for r in gw.app.routes if getattr(getattr(r, "endpoint", None), "model_call", False)}
+    assert {"/v1/chat/completions", "/chat/completions", "/v1/responses"} <= fast
+    assert declared <= fast

@@ -114,3 +114,28 @@ def test_dashboard_works_under_a_mount_prefix(browser: Any, tmp_path: Path) -> N
             assert srv.url + "/tools/llm/v1/usage?limit=10000" in requested
             context.close()
             assert errors == []
+
+
+def test_dashboard_shows_each_budget_as_a_bar_with_its_reset_time(browser: Any, tmp_path: Path) -> None:
+    config = tmp_path / "gw.toml"
+    config.write_text('[prices.demo]\ninput_mtok = "1000"\noutput_mtok = "1000"\n'
+                      '[keys.alice]\nkey = "sk-alice"\nteam = "research"\nbudget = { usd = "1.00", window = "day" }\n'
+                      '[teams.research]\nbudget = { usd = "4.00", window = "month" }\n')
+    with serve_gateway({"REQ_LLM_GATEWAY_CONFIG": str(config)}) as gw:
+        r = httpx.post(gw.url + "/v1/chat/completions", headers={"authorization": "Bearer sk-alice"},
+                       json={"model": "demo:demo", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20})
+        cost = r.json()["x_req_llm"]["cost_usd"]
+        context, page, requested, errors = open_page(browser, gw.url + "/dashboard/req_llm#key=sk-alice")
+        page.wait_for_selector("#budgets .budget[data-scope='team']")
+        day = page.locator("#budgets .budget[data-window='day']")
+        assert "key alice · day" in day.inner_text() and f"${cost} of $1.00" in day.inner_text()
+        assert day.locator(".budget-reset").get_attribute("data-resets-at").endswith("T00:00:00+00:00")
+        assert "resets" in day.locator(".budget-reset").inner_text()
+        width = day.locator(".budget-bar").evaluate("e => e.getBoundingClientRect().width / e.parentElement.getBoundingClientRect().width")
+        assert abs(width - cost / 1.0) < 0.01  # the bar is spent / limit of the track
+        month = page.locator("#budgets .budget[data-window='month']")
+        assert "team research · month" in month.inner_text() and "of $4.00" in month.inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-budgets.png"), full_page=True)
+        context.close()
+    assert errors == []

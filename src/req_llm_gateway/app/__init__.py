@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
+from ..budgets import open_budgets
 from ..circuit_redis import SharedBreakers
 from ..config import Settings
 from ..dashboard import dashboard_routes
@@ -24,10 +25,11 @@ from ..ratelimit import open_limiter
 from ..resilience import Resilience
 from ..responses_gateway import ResponsesGateway
 from ..usage import open_store
+from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
 from .fastpath import Admission, FastPath
 from .hygiene import server_error
-from .limits import TokenMeter, token_limits
+from .limits import TokenMeter, model_call_paths, token_limits
 from .observability import metrics_endpoint, setup_observability
 from .openapi import openapi_endpoint
 from .readiness import Readiness, health_endpoint
@@ -64,18 +66,22 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
     http = HttpClient()
     providers = build_providers(settings, http)
-    usage = open_store(settings.usage_store, settings.usage_flush_interval)
+    usage = open_store(settings.usage_store, settings.usage_flush_interval, settings.usage_journal_dir,
+                       settings.usage_spill_rows)
     limiter = open_limiter(settings.rate_limit_store, settings.rate_limit_prefix)
-    if budgets := token_limits(settings):
-        usage = TokenMeter(usage, limiter, budgets)
+    if tpm := token_limits(settings):
+        usage = TokenMeter(usage, limiter, tpm)
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
     gateway = Gateway(settings, providers, pricing, usage)
+    budgets = open_budgets(settings, pricing, usage)  # None: no key or team has a budget
     breakers = shared_breakers(settings)  # replicas on one Redis share circuit state
     if breakers is not None:
         gateway.resilience = Resilience(settings, gateway.resolve, breakers=breakers)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
     readiness = Readiness(usage, limiter, fail_open=settings.rate_limit_fail_open)
     observability = setup_observability(settings)
+    if budgets is not None:
+        BudgetGauges(budgets).register(observability.prometheus.registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -84,18 +90,23 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             breakers.start()
         refresh = PriceRefresh.start(settings.prices_refresh, settings.prices_url)  # opt-in only
         asyncio.get_running_loop().run_in_executor(None, pricing.warm)  # load the local catalogue off the loop
+        replay = getattr(usage, "replay_journal", None)  # usage spilled by a stop during a database outage
+        if replay is not None:
+            await replay()
         try:
             yield
         finally:
             refresh.stop()
             observability.close()
             await usage.close()
+            if budgets is not None:
+                await budgets.store.close()
             await limiter.close()
             if breakers is not None:
                 await breakers.close()
             await http.close()
 
-    chat = ChatCompletions(gateway, redact)
+    chat = ChatCompletions(gateway, redact, budgets)
     responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact)
     # The model-call routes, dispatched by the fused hot path: registering one is one line here.
     model_routes: dict[str, ASGIApp] = {
@@ -103,7 +114,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         "/chat/completions": chat,
         "/v1/responses": responses,
     }
-    admission: Admission | None = None  # budgets (#15) plug in here: an object with `async admit(scope)`
+    # Admission that needs only the key (`async admit(scope)`, fastpath.py); budgets need the parsed model
+    # and token estimate, so ChatCompletions reserves them itself.
+    admission: Admission | None = None
     routes = [
         # Also in Starlette's router, which answers 405 for another method and serves CORS-less mounts alike.
         *(Route(path, endpoint, methods=["POST"]) for path, endpoint in model_routes.items()),
@@ -112,6 +125,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
               methods=["GET"]),
+        Route("/v1/budgets", budgets_endpoint(budgets), methods=["GET"]),
         Route("/metrics", metrics_endpoint(observability.prometheus), methods=["GET"]),
         Route("/openapi.json", openapi_endpoint(settings), methods=["GET"]),
         *dashboard_routes(),
@@ -121,14 +135,18 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )
-    app.fast_routes = model_routes
-    app.fast_path = lambda inner: FastPath(inner, model_routes, settings, limiter, admission=admission,
-                                           cors=cors(settings))
+    # A POST route whose endpoint says `model_call = True` is dispatched by the fused layer too.
+    fast = {**{r.path: r.app for r in routes if isinstance(r, Route) and "POST" in (r.methods or ())
+               and getattr(r.endpoint, "model_call", False)}, **model_routes}
+    app.fast_routes = fast
+    app.fast_path = lambda inner: FastPath(inner, fast, settings, limiter, admission=admission, cors=cors(settings),
+                                           model_paths=model_call_paths(routes) | frozenset(fast))
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.usage = usage
     app.state.http = http
     app.state.limiter = limiter
+    app.state.budgets = budgets
     app.state.observability = observability
     return app
 

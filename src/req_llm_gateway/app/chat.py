@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from ..budgets import NO_HOLD, Budgets, Hold, estimate_prompt_tokens
 from ..errors import BadRequest, Forbidden, GatewayError, PayloadTooLarge, RequestTimeout
 from ..gateway import Gateway
 from ..types import ChatRequest
@@ -74,14 +76,34 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def max_tokens(params: Mapping[str, Any]) -> int | None:
+    """The output cap the client asked for (`max_completion_tokens` or the older `max_tokens`)."""
+    value = params.get("max_completion_tokens", params.get("max_tokens"))
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _header_list(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode(), v.encode()) for k, v in headers.items()]
+
+
 class ChatCompletions:
-    def __init__(self, gateway: Gateway, redact: Redactor) -> None:
+    model_call = True  # rate limits and budgets count this route (app/limits.py)
+
+    def __init__(self, gateway: Gateway, redact: Redactor, budgets: Budgets | None = None) -> None:
         self.gateway = gateway
         self.settings = gateway.settings
         self.detailed = gateway.settings.error_verbosity == "detailed"
         self.redact = redact
+        self.budgets = budgets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        holder = [NO_HOLD]
+        try:
+            await self._handle(scope, receive, send, holder)
+        finally:  # every path, cancellation included: the hold becomes the recorded cost
+            await holder[0].settle()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, holder: list[Hold]) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
         try:
@@ -94,15 +116,19 @@ class ChatCompletions:
             req = ChatRequest.from_openai(data, self.settings.default_provider, body)
             key_name = state.get("key_name", "")
             spec = state.get("api_key")
-            if spec is not None:
-                provider = self.settings.aliases.get(req.provider, req.provider)
-                if not model_allowed(spec, provider, req.model):
-                    raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+            provider = self.settings.aliases.get(req.provider, req.provider)
+            if spec is not None and not model_allowed(spec, provider, req.model):
+                raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+            if self.budgets is not None and key_name:
+                holder[0] = await self.budgets.admit(key_name, None, provider, req.model,
+                                                     estimate_prompt_tokens(len(body)), max_tokens(req.params), rid)
+            hold = holder[0]
+            charge = hold.charge if hold is not NO_HOLD else None
             meta = trace_context(scope)
             if req.stream:
-                await self._stream(req, rid, key_name, receive, send, meta)
+                await self._stream(req, rid, key_name, receive, send, meta, hold)
                 return
-            completion = await self.gateway.complete(req, rid, key_name, meta)
+            completion = await self.gateway.complete(req, rid, key_name, meta, charge=charge)
         except GatewayError as err:
             await self.send_error(send, err)
             return
@@ -115,15 +141,16 @@ class ChatCompletions:
         body = encode_completion(completion)
         # The gateway's own time on this request: everything since the body arrived but the upstream wait.
         overhead_ms = (time.monotonic_ns() - t_body - completion.upstream_ns) / 1e6
-        await send_bytes(send, 200, body, [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms)])
+        await send_bytes(send, 200, body, [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms),
+                                           *_header_list(hold.headers)])
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
         headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
         await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
 
     async def _stream(self, req: ChatRequest, rid: str, key_name: str, receive: Receive, send: Send,
-                      meta: dict[str, str] | None = None) -> None:
-        chunks = self.gateway.stream(req, rid, key_name, meta)
+                      meta: dict[str, str] | None = None, hold: Hold = NO_HOLD) -> None:
+        chunks = self.gateway.stream(req, rid, key_name, meta, charge=hold.charge if hold is not NO_HOLD else None)
         try:
             first = await chunks.__anext__()
         except StopAsyncIteration:
@@ -131,7 +158,8 @@ class ChatCompletions:
         except GatewayError as err:  # nothing sent yet: a plain HTTP error
             await self.send_error(send, err)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": SSE_HEADERS + _header_list(hold.headers) if hold.headers else SSE_HEADERS})
         task = asyncio.current_task()
         assert task is not None
         state = {"done": False, "gone": False, "busy": False, "sent": 0}

@@ -45,12 +45,14 @@ class Admission(Protocol):
 
 class FastPath:
     def __init__(self, app: ASGIApp, routes: Mapping[str, ASGIApp], settings: Settings, limiter: Limiter, *,
-                 admission: Admission | None = None, cors: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
+                 admission: Admission | None = None, cors: Callable[[ASGIApp], ASGIApp] | None = None,
+                 model_paths: frozenset[str] | None = None) -> None:
         self.app = app
         self.routes = dict(routes)
         self.max_head = settings.max_header_bytes
         self.auth = Authenticator(settings, limiter)
-        self.limits = RateLimits(settings, limiter)
+        # Rate limits count model calls (the table's paths, and any other the app names); reads apart.
+        self.limits = RateLimits(settings, limiter, model_paths if model_paths is not None else frozenset(routes))
         self.admission = admission
         self.cors = cors(self._cors_inner) if cors is not None else None
 

@@ -1,5 +1,7 @@
 """Rate limiting, called by the fused hot path (fastpath.py): requests per key (or per client address without auth), an
 optional token budget per key, `x-ratelimit-*` headers on every limited response, 429 with Retry-After.
+Only model calls (routes whose endpoint says `model_call = True`) count against those; reads (usage,
+budgets, models, the dashboard) have a generous limit of their own (`READ_RATE_LIMIT`), counted apart.
 `TokenMeter` charges each finished request's tokens to its key's budget, as a usage-store decorator."""
 
 from __future__ import annotations
@@ -7,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import Scope, Send
@@ -18,7 +21,7 @@ from ..usage.store import UsageRecord, UsageStore
 from .auth import client_keys
 from .responses import Redactor, error_body, send_bytes
 
-__all__ = ["RateLimits", "TokenMeter", "token_limits"]
+__all__ = ["RateLimits", "TokenMeter", "model_call_paths", "token_limits"]
 
 _log = logging.getLogger("req_llm_gateway.ratelimit")
 UNLIMITED_PATHS = frozenset({"/health", "/metrics", "/openapi.json"})
@@ -38,11 +41,20 @@ def token_limits(settings: Settings) -> dict[str, Limit]:
             for name, spec in client_keys(settings).items() if spec.tokens_per_minute}
 
 
-class RateLimits:
-    """The request limits per key (or client address) and the token budgets per key."""
+def model_call_paths(routes: Iterable[Any]) -> frozenset[str]:
+    """The paths of the routes whose endpoint declares itself a model call (`model_call = True`)."""
+    return frozenset(r.path for r in routes if getattr(getattr(r, "endpoint", None), "model_call", False))
 
-    def __init__(self, settings: Settings, limiter: Limiter) -> None:
+
+class RateLimits:
+    """The request limits per key (or client address) and the token budgets per key, for model calls;
+    reads get their own allowance."""
+
+    def __init__(self, settings: Settings, limiter: Limiter,
+                 model_paths: frozenset[str] = frozenset({"/v1/chat/completions", "/chat/completions"})) -> None:
         self.limiter = limiter
+        self.model_paths = model_paths
+        self.reads = _parse(settings.read_rate_limit, "REQ_LLM_GATEWAY_READ_RATE_LIMIT")
         self.default = _parse(settings.rate_limit, "REQ_LLM_GATEWAY_RATE_LIMIT")
         self.per_key = {name: _parse(spec.rate_limit, f"[keys.{name}] rate_limit")
                         for name, spec in client_keys(settings).items() if spec.rate_limit is not None}
@@ -53,7 +65,7 @@ class RateLimits:
     async def admit(self, scope: Scope, path: str, send: Send) -> list[tuple[bytes, bytes]] | None:
         """Count the request: the `x-ratelimit-*` headers for its response, or None when it was answered
         (429 past a limit, 503 when the limiter is down and `RATE_LIMIT_FAIL_OPEN` is off)."""
-        if _unlimited(path):
+        if path in UNLIMITED_PATHS:
             return []
         name: str | None = scope["state"].get("key_name") or None
         if name is not None:
@@ -61,6 +73,9 @@ class RateLimits:
         else:
             client = scope.get("client")
             ident, limit = "ip:" + (client[0] if client else "unknown"), self.default
+        model_call = path in self.model_paths
+        if not model_call:  # a read: its own allowance, never the model calls'
+            ident, limit, name = "read:" + ident, self.reads, None
         headers: list[tuple[bytes, bytes]] = []
         try:
             if limit is not None:
@@ -95,10 +110,6 @@ class RateLimits:
             self._warned = now
             policy = "letting requests through" if self.fail_open else "refusing requests (503)"
             _log.warning("rate limiter unavailable (%s); %s", exc, policy)
-
-
-def _unlimited(path: str) -> bool:
-    return path in UNLIMITED_PATHS or path == "/dashboard" or path.startswith("/dashboard/")
 
 
 def _human(limit: Limit) -> str:

@@ -31,6 +31,8 @@ def _dropped_header(dropped: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
 
 
 class Responses:
+    model_call = True  # rate limits count this route (app/limits.py)
+
     def __init__(self, responses: ResponsesGateway, redact: Redactor) -> None:
         self.responses = responses
         self.settings = responses.gateway.settings

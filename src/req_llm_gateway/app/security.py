@@ -14,7 +14,8 @@ from ..config import Settings
 __all__ = ["EXPOSED", "cors"]
 
 EXPOSED = ["x-request-id", "retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
-           "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"]
+           "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens",
+           "x-budget-remaining-usd", "x-budget-reset"]
 
 
 def cors(settings: Settings) -> Callable[[ASGIApp], ASGIApp] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .buffered import BufferedUsageStore, UsageStoreUnavailable
+from .journal import Journal
 from .memory import MemoryUsageStore
 from .postgres import PostgresBackend
 from .sqlite import SqliteBackend
@@ -21,27 +22,29 @@ __all__ = [
 ]
 
 
-def _memory(url: str, flush_interval: float) -> UsageStore:
+def _sqlite(url: str, flush_interval: float, journal: Journal | None, spill_rows: int) -> UsageStore:
+    return BufferedUsageStore(SqliteBackend(url), flush_interval, journal=journal, spill_rows=spill_rows)
+
+
+def _postgres(url: str, flush_interval: float, journal: Journal | None, spill_rows: int) -> UsageStore:
+    return BufferedUsageStore(PostgresBackend(url), flush_interval, journal=journal, spill_rows=spill_rows)
+
+
+def _memory(url: str, flush_interval: float, journal: Journal | None, spill_rows: int) -> UsageStore:
     return MemoryUsageStore()
 
 
-def _sqlite(url: str, flush_interval: float) -> UsageStore:
-    return BufferedUsageStore(SqliteBackend(url), flush_interval)
-
-
-def _postgres(url: str, flush_interval: float) -> UsageStore:
-    return BufferedUsageStore(PostgresBackend(url), flush_interval)
-
-
-STORES: dict[str, Callable[[str, float], UsageStore]] = {
+STORES: dict[str, Callable[[str, float, Journal | None, int], UsageStore]] = {
     "memory": _memory, "sqlite": _sqlite, "postgresql": _postgres, "postgres": _postgres,
 }
 
 
-def open_store(url: str, flush_interval: float = 1.0) -> UsageStore:
-    """The store for `url`; the scheme picks the backend. Nothing connects until the first write or read."""
+def open_store(url: str, flush_interval: float = 1.0, journal_dir: str | None = None,
+               spill_rows: int = 10000) -> UsageStore:
+    """The store for `url`; the scheme picks the backend. Nothing connects until the first write or read.
+    With `journal_dir`, usage the database cannot take at shutdown is spilled there and replayed at start."""
     scheme = url.split(":", 1)[0].lower()
     factory = STORES.get(scheme)
     if factory is None:
         raise ValueError(f"unknown usage store {url!r}; known schemes: {', '.join(sorted(STORES))}")
-    return factory(url, flush_interval)
+    return factory(url, flush_interval, Journal(journal_dir) if journal_dir else None, spill_rows)

@@ -1,9 +1,11 @@
 """`BufferedUsageStore`: `record()` adds to an in-memory aggregate; a background task writes it to a
 database backend every flush interval, one batch per transaction, retried until it lands.
 
-Guarantees: nothing recorded is lost on a graceful close (or at interpreter exit); an abrupt kill loses at
-most what was recorded since the last flush (one interval). A batch that failed is retried with the same
-(writer, batch number), and the backend applies each number once, so a retry never counts twice.
+Guarantees: nothing recorded is lost on a graceful close (or at interpreter exit), even while the database
+is away: what it cannot take is spilled to the local journal (`journal.py`) and replayed on the next start;
+during a long outage the buffer is spilled too once it passes `spill_rows`. An abrupt kill loses at most
+what was recorded since the last flush (one interval). A batch that failed is retried (or replayed) with
+the same (writer, batch number), and the backend applies each number once, so nothing counts twice.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import uuid
 from typing import Protocol
 
+from .journal import Journal
 from .memory import Aggregate
 from .store import QueryShortcuts, UsageQuery, UsageRecord, UsageRow
 
@@ -47,8 +50,12 @@ class Backend(Protocol):
 
 
 class BufferedUsageStore(QueryShortcuts):
-    def __init__(self, backend: Backend, flush_interval: float = 1.0) -> None:
+    def __init__(self, backend: Backend, flush_interval: float = 1.0, *, journal: Journal | None = None,
+                 spill_rows: int = 10000) -> None:
         self.backend = backend
+        self.journal = journal
+        self.spill_rows = spill_rows
+        self._spilled = False  # this writer has batches in the journal, to be written before any newer one
         self.flush_interval = flush_interval
         self.writer = uuid.uuid4().hex
         self._buffer = Aggregate()
@@ -64,6 +71,8 @@ class BufferedUsageStore(QueryShortcuts):
         """Add to the buffer and make sure a flush is scheduled; never blocks, never raises."""
         self._buffer.add(rec)
         _UNWRITTEN.add(self)  # held until written, even if the app that made it is gone
+        if self._failing and self.journal is not None and self.buffered > self.spill_rows:
+            self._spill()
         task = self._task
         if task is None or task.done():
             self._schedule()
@@ -107,9 +116,42 @@ class BufferedUsageStore(QueryShortcuts):
             rows = sorted(self._buffer.take(), key=lambda r: (r.date, r.provider, r.model, r.key_name))
             self._pending = (self._batch, rows)  # sorted: concurrent writers lock rows in one order
 
+    def _spill(self) -> int:
+        """Move the pending batch and the buffer to the journal (fsynced); returns the rows spilled."""
+        assert self.journal is not None
+        batches = [self._pending] if self._pending else []
+        if self._buffer:
+            self._batch += 1
+            batches.append((self._batch, sorted(self._buffer.take(), key=lambda r: (r.date, r.provider, r.model, r.key_name))))
+        if not batches:
+            return 0
+        path = self.journal.spill(self.writer, batches)
+        self._pending = None
+        self._spilled = True
+        rows = sum(len(b[1]) for b in batches)
+        _log.warning("usage store %s unavailable: %d usage rows spilled to %s", self.backend.url, rows, path)
+        return rows
+
+    async def replay_journal(self) -> int:
+        """Write every journalled batch in the journal directory (at start); keeps them if the database is away."""
+        if self.journal is None or not self.journal.pending():
+            return 0
+        try:
+            return await self.journal.replay(self.backend.apply)
+        except Exception as exc:  # noqa: BLE001 - the files stay; the next start or recovery replays them
+            _log.warning("usage journal not replayed yet (%s); kept for later", exc)
+            return 0
+
     async def flush(self) -> None:
         """Write everything recorded so far; raise `UsageStoreUnavailable` (keeping it all) if the database fails."""
         async with self._loop_lock():
+            if self._spilled and self.journal is not None:  # older batches first: numbers only go up
+                try:
+                    await self.journal.replay(self.backend.apply, only=self.writer)
+                except Exception as exc:
+                    self._failed(exc)
+                    raise UsageStoreUnavailable(f"usage store {self.backend.url} is unavailable: {exc}") from exc
+                self._spilled = False
             for _ in range(2):  # the pending batch, then what was buffered behind it
                 self._cut()
                 if self._pending is None:
@@ -161,8 +203,12 @@ class BufferedUsageStore(QueryShortcuts):
         try:
             await self.flush()
         except UsageStoreUnavailable:
-            _log.error("usage store %s unavailable at shutdown: %d buffered usage rows are lost",
-                       self.backend.url, self.buffered)
+            if self.journal is not None:
+                self._spill()
+                _UNWRITTEN.discard(self)
+            else:
+                _log.error("usage store %s unavailable at shutdown: %d buffered usage rows are lost",
+                           self.backend.url, self.buffered)
         await self.backend.close()
 
     async def query(self, q: UsageQuery) -> list[UsageRow]:
@@ -193,4 +239,7 @@ def _flush_at_exit() -> None:
             try:
                 store.flush_blocking()
             except Exception as exc:
+                if store.journal is not None:
+                    store._spill()
+                    continue
                 _log.error("usage store %s: %d buffered rows lost at exit: %s", store.backend.url, store.buffered, exc)

@@ -5,6 +5,7 @@
   const POLL_MS = 2000;
   const base = location.pathname.replace(/\/dashboard\/req_llm\/?$/, "");
   const usageUrl = base + "/v1/usage";
+  const budgetsUrl = base + "/v1/budgets";
   const hashKey = new URLSearchParams(location.hash.slice(1)).get("key");
   if (hashKey) { sessionStorage.setItem("req_llm_gateway_key", hashKey); history.replaceState(null, "", location.pathname + location.search); }
   const apiKey = sessionStorage.getItem("req_llm_gateway_key");
@@ -55,6 +56,7 @@
       const data = await res.json();
       if (!res.ok) throw new Error((data.error && data.error.message) || res.statusText);
       render(data);
+      await budgets();
       $("#status").classList.remove("stale");
       $("#status-text").textContent = "live · updated " + new Date().toLocaleTimeString();
     } catch (err) {
@@ -64,6 +66,26 @@
       inflight = false;
       timer = setTimeout(poll, document.hidden ? POLL_MS * 5 : POLL_MS);
     }
+  }
+
+  // Each budget of the key the page reads with, as a bar: spent (solid) and held (light) of the limit.
+  async function budgets() {
+    const res = await fetch(budgetsUrl, { headers: apiKey ? { Authorization: "Bearer " + apiKey } : {}, cache: "no-store" });
+    const el = $("#budgets");
+    if (!res.ok) { el.hidden = true; return; }
+    const items = (await res.json()).data || [];
+    el.hidden = !items.length;
+    el.innerHTML = items.map((b) => {
+      const limit = Number(b.limit_usd) || 0;
+      const share = (v) => (limit ? Math.min(100, (Number(v) / limit) * 100) : 100).toFixed(2);
+      const who = `${b.scope} ${b.name} · ${b.window}` + (b.model ? ` · ${b.model}` : "");
+      const reset = b.resets_at ? "resets " + new Date(b.resets_at).toLocaleString() : "never resets";
+      return `<div class="budget" data-scope="${esc(b.scope)}" data-name="${esc(b.name)}" data-window="${esc(b.window)}">` +
+        `<div class="budget-head"><b>${esc(who)}</b><span class="budget-spent">${money(b.spent_usd)} of ${money(b.limit_usd)}</span>` +
+        `<span class="budget-reset" data-resets-at="${esc(b.resets_at || "")}">${esc(reset)}</span></div>` +
+        `<div class="budget-track"><div class="budget-bar" style="width:${share(b.spent_usd)}%"></div>` +
+        `<div class="budget-held" style="width:${share(b.held_usd)}%"></div></div></div>`;
+    }).join("");
   }
 
   function render(data) {
