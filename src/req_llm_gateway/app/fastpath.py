@@ -1,7 +1,8 @@
 """The fused hot path: one pure-ASGI layer in front of the whole app. For every HTTP request it does, in
-order, the request id, the request-head cap (431), authentication, rate limits; then a model-call route
-(`POST` to a path in the route table) also passes budget admission and is dispatched straight to its
-endpoint, with no router or exception layers in between. Everything else goes on to Starlette.
+order, the request id, the request-head cap (431), authentication, rate limits (model calls apart from
+reads); then a model-call route (`POST` to a path in the route table) passes the admission check, if one
+is given, and is dispatched straight to its endpoint, with no router or exception layers in between.
+Everything else goes on to Starlette. (Budgets are reserved by the endpoints, which know the model.)
 
 Registering a model-call route is one entry in the table `create_app` passes in:
 
@@ -36,7 +37,7 @@ _HEADERS = "req_llm_gateway.response_headers"  # scope key: the extra response h
 
 
 class Admission(Protocol):
-    """Budget admission for model calls: raise a `GatewayError` (it is rendered in OpenAI's error shape
+    """Admission for model calls that needs only the request's key and headers: raise a `GatewayError` (it is rendered in OpenAI's error shape
     with its status and headers) to refuse the request. `scope["state"]` holds `request_id`, and with
     authentication `key_name` and `api_key`."""
 
