@@ -122,12 +122,20 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [f"- {x['target']} c={x['concurrency']}: {x['errors']} errors; `{x['first_error'][:300]}`" for x in failed]
     if results.get("routes"):
         lines += ["", "## The gateway's other API routes (upstream 0 ms, concurrency 16)", "",
-                  "| route | path | CPU ms/req | x chat | CPU ms/stream | errors | status |", "|" + "---|" * 7]
-        chat = summary.get("gateway", {}).get("cpu_ms_per_req")
+                  "Each route's cells run right after a chat cell of the same shape (`chat (reference)`); x chat "
+                  "compares with that one.", "",
+                  "| route | path | CPU ms/req | x chat | CPU ms/stream | x chat stream | errors | status |",
+                  "|" + "---|" * 8]
+        chat: float | None = None
+        chat_stream: float | None = None
         for r in results["routes"]:
-            cpu = r.get("cpu_ms_per_req")
-            lines.append(f"| {r['route']} | `{r['path']}` | {_fmt(cpu, 3)} | {_fmt(cpu / chat if cpu and chat else None, 2)} "
-                         f"| {_fmt(r.get('cpu_ms_per_stream'), 2)} | {r.get('errors', '-')}"
+            cpu, stream = r.get("cpu_ms_per_req"), r.get("cpu_ms_per_stream")
+            if r["route"] == "chat (reference)":
+                chat, chat_stream = cpu, stream
+            ratio = _fmt(cpu / chat if cpu and chat and r["route"] != "chat (reference)" else None, 2)
+            sratio = _fmt(stream / chat_stream if stream and chat_stream and r["route"] != "chat (reference)" else None, 2)
+            lines.append(f"| {r['route']} | `{r['path']}` | {_fmt(cpu, 3)} | {ratio} "
+                         f"| {_fmt(stream, 2)} | {sratio} | {r.get('errors', '-')}"
                          f"{'/' + str(r['stream_errors']) if 'stream_errors' in r else ''} | {r.get('status')} |")
     if meta.get("loadavg_start"):
         lines += ["", f"Machine load (1-minute load average) at start {meta['loadavg_start']}, at end "
