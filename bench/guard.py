@@ -3,6 +3,8 @@ model-call route the build has (chat, and each route of bench/routes.py that ans
 
 Fails only when CPU ms/request (or per stream) exceeds a generous ceiling, so a noisy machine cannot make it flake:
 `python bench/guard.py --max-cpu-ms 1.0 --max-stream-cpu-ms 4.0`. No wall-clock figure is ever asserted.
+`--max-embeddings-cpu-ms` adds the same count for `POST /v1/embeddings` (pass-through to the mock), reported
+next to chat's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ async def _fire(url: str, body: bytes, total: int, concurrency: int, stream: boo
     failures, first = 0, ""
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tg.BENCH_KEY}"}
     chat = path.endswith("/chat/completions")
+    embeddings = path.endswith("/embeddings")
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal left, failures, first
@@ -44,6 +47,8 @@ async def _fire(url: str, body: bytes, total: int, concurrency: int, stream: boo
                     data = await r.read()
                     if chat:
                         ok = r.status == 200 and (b"[DONE]" in data if stream else b'"choices"' in data)
+                    elif embeddings:
+                        ok = r.status == 200 and b'"embedding"' in data
                     else:
                         ok = r.status == 200 and (data.count(b"data:") >= 20 if stream else data.startswith(b"{"))
             except aiohttp.ClientError as exc:
@@ -59,10 +64,13 @@ async def _fire(url: str, body: bytes, total: int, concurrency: int, stream: boo
 
 
 def measure(r: tg.Running, total: int, concurrency: int, stream: bool,
-            route: api_routes.ApiRoute | None = None) -> tuple[float, int, str]:
+            route: api_routes.ApiRoute | None = None, embeddings: bool = False) -> tuple[float, int, str]:
     """CPU ms per request of the target's process tree over `total` requests."""
-    body = route.body(stream) if route is not None else tg.chat_body(r.model, stream)
-    path = route.path if route is not None else "/v1/chat/completions"
+    if embeddings:
+        body, path = tg.embeddings_body(r.model), "/v1/embeddings"
+    else:
+        body = route.body(stream) if route is not None else tg.chat_body(r.model, stream)
+        path = route.path if route is not None else "/v1/chat/completions"
     before = procstat.cpu_seconds(procstat.tree(r.pid))
     failures, first = asyncio.run(_fire(r.url, body, total, concurrency, stream, path))
     settle(r.pid, max_s=3.0)
@@ -74,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--max-cpu-ms", type=float, required=True, help="ceiling, CPU ms per non-stream request")
     p.add_argument("--max-stream-cpu-ms", type=float, help="ceiling, CPU ms per 20-chunk stream (skip if unset)")
+    p.add_argument("--max-embeddings-cpu-ms", type=float,
+                   help="ceiling, CPU ms per POST /v1/embeddings (skip if unset)")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--streams", type=int, default=500)
     p.add_argument("--concurrency", type=int, default=8)
@@ -111,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
                 result.update(streams=a.streams, cpu_ms_per_stream=round(scpu, 4),
                               max_stream_cpu_ms=a.max_stream_cpu_ms, stream_failures=sfail)
                 failures, first = failures + sfail, first or sfirst
+            if a.max_embeddings_cpu_ms is not None:
+                measure(running, 300, a.concurrency, stream=False, embeddings=True)
+                ecpu, efail, efirst = measure(running, a.requests, a.concurrency, stream=False, embeddings=True)
+                result.update(embeddings_cpu_ms_per_req=round(ecpu, 4), max_embeddings_cpu_ms=a.max_embeddings_cpu_ms,
+                              embeddings_failures=efail)
+                failures, first = failures + efail, first or efirst
             if a.target == "gateway":
                 result["routes"] = other_routes(running, a)
                 for row in result["routes"]:
@@ -135,6 +151,9 @@ def other_routes(running: tg.Running, a: argparse.Namespace) -> list[dict[str, A
     for route in api_routes.ROUTES:
         row: dict[str, Any] = {"route": route.name}
         rows.append(row)
+        if route.path == "/v1/embeddings" and a.max_embeddings_cpu_ms is not None:
+            row["status"] = "measured above (--max-embeddings-cpu-ms)"
+            continue
         status = tg.probe(running.url, route.body(False), path=route.path)
         if status in (404, 405):
             row["status"] = "not in this build"
@@ -163,6 +182,12 @@ def verdict(result: dict[str, Any], failures: int, first: str) -> int:
               f"(ceiling {result['max_stream_cpu_ms']})")
         if float(result["cpu_ms_per_stream"]) > float(result["max_stream_cpu_ms"]):
             bad.append(f"CPU per stream {result['cpu_ms_per_stream']} ms exceeds {result['max_stream_cpu_ms']} ms")
+    if "embeddings_cpu_ms_per_req" in result:
+        print(f"guard: {result['embeddings_cpu_ms_per_req']:.3f} CPU ms per embeddings request "
+              f"(ceiling {result['max_embeddings_cpu_ms']}; chat: {result['cpu_ms_per_req']:.3f})")
+        if float(result["embeddings_cpu_ms_per_req"]) > float(result["max_embeddings_cpu_ms"]):
+            bad.append(f"CPU per embeddings request {result['embeddings_cpu_ms_per_req']} ms exceeds "
+                       f"{result['max_embeddings_cpu_ms']} ms")
     for row in result.get("routes", []):
         if row["status"] != "measured":
             print(f"guard: route {row['route']}: {row['status']}")

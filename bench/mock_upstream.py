@@ -1,8 +1,8 @@
 """A fast mock OpenAI upstream: a raw asyncio protocol server (uvloop when present) with keep-alive.
 
-Answers POST .../chat/completions with canned JSON or an SSE stream; for the other APIs' pass-through
-cells, POST .../responses (OpenAI Responses, JSON or SSE), .../embeddings (OpenAI) and .../messages
-(Anthropic, JSON or SSE); GET /_bench/config?latency_ms=&chunks=
+Answers POST .../chat/completions with canned JSON or an SSE stream; for the other APIs' cells,
+POST .../embeddings (one canned 1536-value embedding, base64, as the OpenAI SDK asks by default),
+.../responses (OpenAI Responses, JSON or SSE) and .../messages (Anthropic, JSON or SSE); GET /_bench/config?latency_ms=&chunks=
 &chunk_interval_ms= retunes it at run time, GET /_bench/stats counts what it served.
 """
 
@@ -82,9 +82,6 @@ def _json(obj: object) -> bytes:
     return _http("200 OK", b"application/json", json.dumps(obj, separators=(",", ":")).encode())
 
 
-_EMBEDDINGS = _json({"object": "list", "model": "text-embedding-3-small",
-                     "data": [{"object": "embedding", "index": 0, "embedding": [0.01 * i for i in range(64)]}],
-                     "usage": {"prompt_tokens": 8, "total_tokens": 8}})
 _MESSAGE = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
             "content": [{"type": "text", "text": "tok " * 20}], "stop_reason": "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": 24, "output_tokens": 20}}
@@ -113,7 +110,18 @@ def message_events(chunks: int) -> list[bytes]:
     return events
 
 
+def _embeddings_body() -> bytes:
+    import array
+    import base64
+
+    vector = base64.b64encode(array.array("f", [((i * 37) % 255 - 127) / 128 for i in range(1536)]).tobytes())
+    body = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": vector.decode()}],
+            "model": "text-embedding-3-small", "usage": {"prompt_tokens": 8, "total_tokens": 8}}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 _JSON_RESPONSE = _http("200 OK", b"application/json", _completion_body())
+_EMBEDDINGS_RESPONSE = _http("200 OK", b"application/json", _embeddings_body())
 
 
 def _responses_events(chunks: int) -> tuple[bytes, bytes]:
@@ -206,7 +214,7 @@ class MockProtocol(asyncio.Protocol):
             if path.endswith("/messages") and _STREAM_RE.search(body):
                 self.start_stream(False, close, anthropic=True)
                 return
-            answer = _EMBEDDINGS if path.endswith("/embeddings") else _MESSAGES
+            answer = _EMBEDDINGS_RESPONSE if path.endswith("/embeddings") else _MESSAGES
             self.later(self.s.latency_ms, answer, close)
             return
         self.s.served["other"] += 1

@@ -32,6 +32,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def embeddings_body(model: str) -> bytes:
+    """What the OpenAI SDK sends for `embeddings.create(model=..., input=...)` (base64 is its default)."""
+    model = model.replace("gpt-4o-mini", "text-embedding-3-small")
+    body = {"model": model, "input": "Say hello in twenty tokens, please.", "encoding_format": "base64"}
+    return json.dumps(body).encode()
+
+
 def chat_body(model: str, stream: bool) -> bytes:
     body: dict[str, object] = {
         "model": model,

@@ -111,3 +111,17 @@ def test_an_anthropic_stream_has_its_events_in_order(mock_url: str) -> None:
     events = [line.split(b" ", 1)[1] for line in r.read().splitlines() if line.startswith(b"event: ")]
     assert events == [b"message_start", b"content_block_start", *[b"content_block_delta"] * 3,
                       b"content_block_stop", b"message_delta", b"message_stop"]
+
+
+def test_embeddings_answer_is_one_base64_vector_as_the_sdk_asks(mock_url: str) -> None:
+    import array
+    import base64
+
+    conn = http.client.HTTPConnection(mock_url.split("//")[1])
+    conn.request("POST", "/v1/embeddings", body=targets.embeddings_body("openai:gpt-4o-mini"),
+                 headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = json.loads(r.read())
+    assert r.status == 200 and data["object"] == "list"
+    assert len(array.array("f", base64.b64decode(data["data"][0]["embedding"]))) == 1536
+    assert json.loads(targets.embeddings_body("openai:gpt-4o-mini"))["model"] == "openai:text-embedding-3-small"

@@ -9,6 +9,7 @@ Events (see docs/telemetry.md):
                                                   [time_to_first_token]}; start metadata + {finish_reasons,
                                                   provider_used, model_used} (who answered: a fallback may)
     ("req_llm_gateway", "request", "exception")  {duration, upstream_duration}; start metadata + {kind, reason, stacktrace}
+`embed` emits the same three (its stop adds the measurement `inputs`); the app adds `api` to the metadata.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from typing import Any
 
 from . import telemetry
 from .config import Settings
-from .errors import GatewayError, NotFound, ProviderNotConfigured
+from .embedding import EmbeddingRequest, EmbeddingResponse
+from .errors import BadRequest, GatewayError, NotFound, ProviderNotConfigured
 from .pricing import Pricing
 from .providers.base import Provider
+from .providers.embeddings import build_embedders
 from .resilience import Resilience
 from .types import ChatChunk, ChatRequest, ChatResponse, Usage
 from .usage.store import UsageRecord, UsageStore
 
-__all__ = ["Completion", "Gateway", "START", "STOP", "EXCEPTION"]
+__all__ = ["Completion", "Embedded", "Gateway", "START", "STOP", "EXCEPTION"]
 
 START = ("req_llm_gateway", "request", "start")
 STOP = ("req_llm_gateway", "request", "stop")
@@ -47,6 +50,14 @@ class Completion:
     latency_ms: float
     extension: dict[str, Any] | None  # the `x_req_llm` block, if extensions are on
     upstream_ns: int = 0  # time spent waiting on the provider
+
+
+@dataclass(slots=True)
+class Embedded:
+    response: EmbeddingResponse
+    cost_usd: Decimal | None
+    extension: dict[str, Any] | None
+    upstream_ns: int
 
 
 class Gateway:
@@ -67,6 +78,7 @@ class Gateway:
         self.wall_clock = wall_clock
         self._aliases = dict(settings.aliases)
         self.resilience = resilience or Resilience(settings, self.resolve)
+        self.embedders = build_embedders(providers)
 
     def resolve(self, req: ChatRequest) -> Provider:
         """The provider for `req`, or `NotFound` / `ProviderNotConfigured` saying what to do."""
@@ -153,6 +165,41 @@ class Gateway:
         self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons)
         origin = f"{provider.id}:{req.model}" if used.fallback else None
         return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin), t1 - t0)
+
+    async def embed(self, req: EmbeddingRequest, request_id: str, key_name: str = "",
+                    meta: Mapping[str, Any] | None = None, *, charge: Charge | None = None) -> Embedded:
+        """Embeddings, with the same routing (retries, fallbacks), usage, cost, budget charge and events as
+        `complete`. A provider without embeddings is refused before routing, like a bad body."""
+        self._offers_embeddings(self._aliases.get(req.provider, req.provider))
+        provider, meta_, start = self._begin(req, request_id, meta)  # type: ignore[arg-type]
+        t0 = time.monotonic_ns()
+        try:
+            response, used = await self.resilience._run(provider, req, request_id, self._embed_once)  # type: ignore[arg-type]
+        except BaseException as exc:
+            t1 = time.monotonic_ns()
+            self._exception(meta_, t1 - start, t1 - t0, exc)
+            self._record(provider.id, req.model, False, None, None, t1 - start, key_name, charge)
+            raise
+        t1 = time.monotonic_ns()
+        pid, model = used.provider.id, used.req.model
+        cost = self.pricing.cost(pid, model, response.usage)
+        self._record(pid, model, True, response.usage, cost, t1 - start, key_name, charge)
+        meta_.update(provider_used=pid, model_used=model)
+        self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, [],
+                   {"inputs": len(req.inputs)})
+        origin = f"{provider.id}:{req.model}" if used.fallback else None
+        return Embedded(response, cost, self._extension(pid, (t1 - start) / 1e6, cost, origin), t1 - t0)
+
+    def _offers_embeddings(self, name: str) -> None:
+        if name in self.providers and name not in self.embedders:
+            raise BadRequest(f"The {name} provider does not offer embeddings; see "
+                             "docs/responses-and-embeddings.md for those that do.", param="model",
+                             code="embeddings_not_supported")
+
+    async def _embed_once(self, target: Any) -> EmbeddingResponse:
+        """One attempt at one target (the thin adapter onto Resilience's per-target chain)."""
+        self._offers_embeddings(target.provider.id)
+        return await self.embedders[target.provider.id].embed(target.req)
 
     def _begin(self, req: ChatRequest, request_id: str,
                extra: Mapping[str, Any] | None) -> tuple[Provider, dict[str, Any], int]:

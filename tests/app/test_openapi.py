@@ -28,3 +28,14 @@ def test_with_keys_protected_routes_need_the_bearer_scheme_and_health_does_not()
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
     assert doc["paths"]["/health"]["get"]["security"] == []
     assert "401" in doc["paths"]["/v1/chat/completions"]["post"]["responses"]
+
+
+def test_the_embeddings_route_is_listed_with_its_request_and_errors() -> None:
+    with serve_gateway() as gw:
+        doc = httpx.get(gw.url + "/openapi.json").json()
+    op = doc["paths"]["/v1/embeddings"]["post"]
+    assert op["operationId"] == "createEmbeddings"
+    schema = op["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["model", "input"]
+    assert schema["properties"]["encoding_format"]["enum"] == ["float", "base64", None]
+    assert {"200", "400", "404", "429", "502"} <= set(op["responses"])

@@ -5,7 +5,8 @@ model and its script; `api-key` header (or an Entra `Authorization: Bearer` toke
 `api-version` -> 404 `Resource not found` and a malformed one -> 400 `API version not
 supported`, as Azure answers; Azure error bodies `{"error": {"code", "message"}}`;
 content-filter annotations, and a first stream chunk with empty `choices`, `id` and `model`.
-Also `POST /openai/v1/chat/completions` (Azure's v1 API: no api-version, model in the body).
+Also `POST /openai/v1/chat/completions` (Azure's v1 API: no api-version, model in the body), and
+`POST /openai/deployments/{deployment}/embeddings` (embeddings.py, the deployment naming the model).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .embeddings import openai_embeddings
 from .openai import Dialect, handle_chat
 from .openai_responses import handle_responses
 from .recording import fake_app
@@ -107,6 +109,11 @@ async def deployment_chat(request: Request) -> Response:
     return denied or await handle_chat(request, AZURE, deployment=deployment)
 
 
+async def deployment_embeddings(request: Request) -> Response:
+    denied = _denied(request, needs_version=True)
+    return denied or await openai_embeddings(request, deployment=request.path_params["deployment"])
+
+
 async def v1_chat(request: Request) -> Response:
     return _denied(request, needs_version=False) or await handle_chat(request, AZURE)
 
@@ -125,6 +132,11 @@ def create_app() -> Starlette:
                 methods=["POST"],
             ),
             Route("/openai/v1/chat/completions", v1_chat, methods=["POST"]),
+            Route(
+                "/openai/deployments/{deployment}/embeddings",
+                deployment_embeddings,
+                methods=["POST"],
+            ),
             Route("/openai/v1/responses", v1_responses, methods=["POST"]),
         ]
     )

@@ -1,4 +1,5 @@
-"""Fake Bedrock Runtime: `POST /model/{modelId}/converse` and `/converse-stream` (binary events).
+"""Fake Bedrock Runtime: `POST /model/{modelId}/converse`, `/converse-stream` (binary events), and
+`/invoke` for the Titan and Cohere embedding models (vectors and token counts from embeddings.py).
 
 Auth: a SigV4 signature verified with botocore for `TEST_ACCESS_KEY_ID` /
 `TEST_SECRET_ACCESS_KEY` (any region, service `bedrock`), or a Bedrock API key as
@@ -22,6 +23,7 @@ from . import bedrock_wire as wire
 from . import eventstream
 from .bedrock_schema import ValidationFailed, validate
 from .conversation import reply_to
+from .embeddings import native_size, tokens, vector
 from .recording import fake_app
 from .script import Script
 from .sigv4 import (
@@ -145,11 +147,82 @@ def _frames(events: list[tuple[str, dict[str, object]]], script: Script) -> list
     return frames[:-2] if script.no_done else frames
 
 
+COHERE_MAX_TEXTS = 96
+_TITAN_KEYS = {"inputText", "dimensions", "normalize", "embeddingTypes"}
+_COHERE_KEYS = {"texts", "input_type", "truncate", "embedding_types", "output_dimension", "images"}
+_INPUT_TYPES = {"search_document", "search_query", "classification", "clustering"}
+
+
+def _embed_problem(model: str, body: object) -> str | None:
+    """Why InvokeModel would refuse this embedding body (the model's own schema), or None."""
+    if not isinstance(body, dict):
+        return "Malformed input request, please reformat your input and try again."
+    if "amazon.titan-embed" in model:
+        extra = set(body) - _TITAN_KEYS
+        if "titan-embed-text-v1" in model:
+            extra = set(body) - {"inputText"}
+        if extra:
+            return f"Malformed input request: extraneous key [{min(extra)}] is not permitted"
+        if not isinstance(body.get("inputText"), str) or not body["inputText"]:
+            return "Malformed input request: required key [inputText] not found"
+        if body.get("dimensions", 1024) not in (256, 512, 1024):
+            return "Malformed input request: dimensions must be one of 256, 512, 1024"
+        return None
+    if "cohere.embed" in model:
+        extra = set(body) - _COHERE_KEYS
+        if "embed-v4" not in model:
+            extra |= {"output_dimension"} & set(body)
+        if extra:
+            return f"Malformed input request: extraneous key [{min(extra)}] is not permitted"
+        texts = body.get("texts")
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+            return "Malformed input request: required key [texts] not found"
+        if len(texts) > COHERE_MAX_TEXTS:
+            return f"Malformed input request: expected maxLength: {COHERE_MAX_TEXTS}, actual: {len(texts)}"
+        if body.get("input_type") not in _INPUT_TYPES:
+            return "Malformed input request: input_type must be one of " + ", ".join(sorted(_INPUT_TYPES))
+        return None
+    return "The provided model identifier is invalid."
+
+
+async def invoke(request: Request) -> Response:
+    """`InvokeModel` for Titan and Cohere embedding models; the input token count rides in a header."""
+    raw = await request.body()
+    if (denied := _denied(request, raw)) is not None:
+        return denied
+    model_id = request.path_params["model_id"]
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return error(400, "ValidationException", "Malformed input request, please reformat your input.")
+    problem = _embed_problem(model_id, body)
+    if problem is not None:
+        return error(400, "ValidationException", problem)
+    script = Script.from_model(model_id)
+    await before_answer(request, script)
+    if script.status is not None:
+        code, message = _SCRIPTED.get(script.status, ("InternalServerException", "Scripted."))
+        return error(script.status, code, message)
+    if "titan" in model_id:
+        count = tokens(body["inputText"])
+        size = body.get("dimensions") or native_size(model_id)
+        answer: dict[str, object] = {"embedding": vector(body["inputText"], size), "inputTextTokenCount": count}
+    else:
+        count = sum(tokens(t) for t in body["texts"])
+        size = body.get("output_dimension") or native_size(model_id)
+        answer = {"id": str(uuid.uuid4()), "texts": body["texts"], "response_type": "embeddings_floats",
+                  "embeddings": [vector(t, size) for t in body["texts"]]}
+    headers = {"x-amzn-requestid": str(uuid.uuid4()), "x-amzn-bedrock-input-token-count": str(count),
+               "x-amzn-bedrock-invocation-latency": "12"}
+    return JSONResponse(answer, headers=headers)
+
+
 def create_app() -> Starlette:
     """The fake Bedrock Runtime; `endpoint_url=<server.url>`."""
     return fake_app(
         [
             Route("/model/{model_id:path}/converse", converse, methods=["POST"]),
             Route("/model/{model_id:path}/converse-stream", converse, methods=["POST"]),
+            Route("/model/{model_id:path}/invoke", invoke, methods=["POST"]),
         ]
     )

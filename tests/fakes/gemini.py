@@ -1,4 +1,5 @@
-"""Fake Gemini API: `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
+"""Fake Gemini API: `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent` and
+`:batchEmbedContents` (vectors and token counts from embeddings.py).
 
 Key in `x-goog-api-key` or `?key=`; none -> 403 PERMISSION_DENIED, a key starting with
 `invalid` -> 400 API_KEY_INVALID. Streams are SSE (`data: ...\\r\\n\\r\\n`) with `alt=sse`,
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from . import gemini_wire as wire
 from .conversation import reply_to
+from .embeddings import native_size, tokens, vector
 from .gemini_schema import PayloadInvalid
 from .recording import fake_app
 from .script import Script
@@ -105,10 +107,12 @@ def scripted(status: int, model: str) -> Response:
 
 async def models_call(request: Request) -> Response:
     model, _, method = request.path_params["target"].rpartition(":")
-    if method not in ("generateContent", "streamGenerateContent") or not model:
+    if method not in ("generateContent", "streamGenerateContent", "batchEmbedContents") or not model:
         return error(404, "NOT_FOUND", f"Method not found: {method}")
     if (denied := _denied(request)) is not None:
         return denied
+    if method == "batchEmbedContents":
+        return await batch_embed(request, model)
     try:
         body = json.loads(await request.body())
         wire.validate(body)
@@ -152,6 +156,63 @@ def _stream(request: Request, script: Script, chunks: list[dict[str, Any]]) -> R
         return stream_for(script, events, media_type="text/event-stream")
     pieces = [("[" if i == 0 else ",\r\n") + text for i, text in enumerate(texts)]
     return stream_for(script, [p.encode() for p in pieces] + [b"]"], media_type="application/json")
+
+
+MAX_BATCH = 100
+_EMBED_KEYS = {"model", "content", "taskType", "title", "outputDimensionality"}
+_TASKS = {
+    "TASK_TYPE_UNSPECIFIED", "RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT", "SEMANTIC_SIMILARITY",
+    "CLASSIFICATION", "CLUSTERING", "QUESTION_ANSWERING", "FACT_VERIFICATION", "CODE_RETRIEVAL_QUERY",
+}
+
+
+def _embed_problem(body: Any, model: str) -> str | None:
+    """Why the API would refuse a batchEmbedContents body, or None."""
+    if not isinstance(body, dict) or set(body) != {"requests"} or not isinstance(body["requests"], list):
+        return "Invalid JSON payload received. Expected one field, requests."
+    if len(body["requests"]) > MAX_BATCH:
+        return f"* BatchEmbedContentsRequest.requests: at most {MAX_BATCH} requests can be in one batch"
+    for i, req in enumerate(body["requests"]):
+        if not isinstance(req, dict) or set(req) - _EMBED_KEYS:
+            return f'Invalid JSON payload received. Unknown name in "requests[{i}]".'
+        if req.get("model") != f"models/{model}":
+            return f"* BatchEmbedContentsRequest.requests[{i}].model: the model must be models/{model}"
+        parts = (req.get("content") or {}).get("parts")
+        if not isinstance(parts, list) or not parts or not all(
+            isinstance(p, dict) and isinstance(p.get("text"), str) for p in parts
+        ):
+            return f"* BatchEmbedContentsRequest.requests[{i}].content: text parts required"
+        if "taskType" in req and req["taskType"] not in _TASKS:
+            return f"Invalid value at 'requests[{i}].task_type'"
+        if "title" in req and req.get("taskType") != "RETRIEVAL_DOCUMENT":
+            return "Title is only supported for RETRIEVAL_DOCUMENT tasks."
+        dims = req.get("outputDimensionality")
+        if dims is not None and (not isinstance(dims, int) or dims < 1):
+            return f"Invalid value at 'requests[{i}].output_dimensionality'"
+    return None
+
+
+async def batch_embed(request: Request, model: str) -> Response:
+    """`models/{model}:batchEmbedContents`: one embedding per request, usage in `usageMetadata`."""
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return error(400, "INVALID_ARGUMENT", "Invalid JSON payload received. Unexpected token.")
+    problem = _embed_problem(body, model)
+    if problem is not None:
+        return error(400, "INVALID_ARGUMENT", problem)
+    script = Script.from_model(model)
+    await before_answer(request, script)
+    if script.status is not None:
+        return scripted(script.status, model)
+    embeddings, count = [], 0
+    for req in body["requests"]:
+        text = " ".join(p["text"] for p in req["content"]["parts"])
+        size = req.get("outputDimensionality") or native_size(model)
+        embeddings.append({"values": vector(text, size)})
+        count += tokens(text)
+    usage = {"promptTokenCount": count, "totalTokenCount": count}
+    return JSONResponse({"embeddings": embeddings, "usageMetadata": usage})
 
 
 async def list_models(request: Request) -> Response:

@@ -1,4 +1,5 @@
-"""Fake OpenAI API: `POST /v1/chat/completions` and `POST /v1/responses` (JSON and SSE), `GET /v1/models`.
+"""Fake OpenAI API: `POST /v1/chat/completions` and `POST /v1/responses` (JSON and SSE), `POST /v1/embeddings`
+(embeddings.py), `GET /v1/models`.
 
 Auth: `Authorization: Bearer <key>`; no key -> 401, a key starting with `invalid` -> 401
 `invalid_api_key`. Bodies are validated against the `openai` SDK's request TypedDicts (unknown
@@ -19,6 +20,7 @@ from starlette.routing import Route
 
 from . import openai_wire as wire
 from .conversation import reply_to
+from .embeddings import openai_embeddings
 from .openai_responses import handle_responses
 from .recording import fake_app
 from .script import Script
@@ -193,6 +195,10 @@ async def chat_completions(request: Request) -> Response:
     return _auth_error(request) or await handle_chat(request, OPENAI)
 
 
+async def embeddings(request: Request) -> Response:
+    return _auth_error(request) or await openai_embeddings(request)
+
+
 async def responses(request: Request) -> Response:
     return _auth_error(request) or await handle_responses(request)
 
@@ -211,6 +217,7 @@ def create_app() -> Starlette:
     return fake_app(
         [
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/responses", responses, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
         ]

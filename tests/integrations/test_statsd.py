@@ -110,23 +110,21 @@ def test_setup_sends_to_the_given_host_and_port_under_the_prefix(udp: UdpListene
 
 
 @pytest.mark.parametrize("address", ["dead-port", "statsd.invalid:8125"])
-def test_a_dead_or_unresolvable_statsd_host_neither_slows_nor_breaks_requests(address: str) -> None:
+def test_a_dead_or_unresolvable_statsd_host_never_breaks_requests(address: str) -> None:
     if address == "dead-port":  # a port nobody listens on: the kernel answers ICMP port unreachable
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{s.getsockname()[1]}"
         s.close()
     with serve_gateway({"REQ_LLM_GATEWAY_STATSD": address}) as gw:
-        slowest = 0.0
         for i in range(24):
-            t0 = time.perf_counter()
             r = chat(gw.url, "demo:demo" if i % 4 else "demo:error")
-            slowest = max(slowest, time.perf_counter() - t0)
             assert r.status_code == (200 if i % 4 else 502)
             if i % 10 == 0:
                 time.sleep(0.35)  # let the sender thread flush (and fail) between requests
-        overhead = float(chat(gw.url, "demo:demo").headers["x-gateway-overhead-ms"])
-    assert slowest < 0.25 and overhead < 50
+        # Latency is the benchmark's business (bench/), not a timed assertion here: what this checks is
+        # that a failing sender never turns into a failed or hung request.
+        assert chat(gw.url, "demo:demo").status_code == 200
 
 
 def test_statsd_address_parsing() -> None:

@@ -27,6 +27,7 @@ from ..responses_gateway import ResponsesGateway
 from ..usage import open_store
 from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
+from .embeddings import Embeddings
 from .fastpath import Admission, FastPath
 from .hygiene import server_error
 from .limits import TokenMeter, model_call_paths, token_limits
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         "/v1/chat/completions": chat,
         "/chat/completions": chat,
         "/v1/responses": responses,
+        "/v1/embeddings": Embeddings(gateway, redact, budgets),
     }
     # Admission that needs only the key (`async admit(scope)`, fastpath.py); budgets need the parsed model
     # and token estimate, so ChatCompletions reserves them itself.

@@ -116,6 +116,53 @@ _CHAT = {
     },
 }
 
+_EMBEDDINGS_REQUEST = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1, "examples": ["openai:text-embedding-3-small", "demo:embed"]},
+        "input": {"oneOf": [
+            {"type": "string", "minLength": 1},
+            {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+            {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0}},
+            {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1,
+                                                         "items": {"type": "integer", "minimum": 0}}}]},
+        "dimensions": {"type": ["integer", "null"], "minimum": 1},
+        "encoding_format": {"enum": ["float", "base64", None]},
+        "user": {"type": ["string", "null"]},
+    },
+    "additionalProperties": True,
+}
+
+_EMBEDDINGS_RESPONSE = {
+    "type": "object",
+    "required": ["object", "data", "model", "usage"],
+    "properties": {
+        "object": {"const": "list"}, "model": {"type": "string"},
+        "data": {"type": "array", "items": {"type": "object", "required": ["object", "index", "embedding"],
+                                            "properties": {"object": {"const": "embedding"},
+                                                           "index": {"type": "integer"},
+                                                           "embedding": {"oneOf": [
+                                                               {"type": "array", "items": {"type": "number"}},
+                                                               {"type": "string", "contentEncoding": "base64"}]}}}},
+        "usage": {"type": "object", "properties": {"prompt_tokens": {"type": "integer"},
+                                                   "total_tokens": {"type": "integer"}}},
+        "x_req_llm": _EXTENSION,
+    },
+    "additionalProperties": True,
+}
+
+_EMBEDDINGS = {
+    "summary": "Create embeddings (OpenAI-compatible) with any provider that offers them",
+    "operationId": "createEmbeddings",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _EMBEDDINGS_REQUEST}}},
+    "responses": {
+        "200": {"description": "A list of embedding objects, as floats or base64 (little-endian float32)",
+                "headers": _RATE_HEADERS, "content": {"application/json": {"schema": _EMBEDDINGS_RESPONSE}}},
+        **_errors(400, 401, 403, 404, 408, 413, 429, 431, 502, 503, 504),
+    },
+}
+
 _RESPONSES = {
     "summary": "Create a model response (OpenAI Responses API), as JSON or as a server-sent event stream; "
                "passed through to OpenAI and Azure OpenAI, bridged for every other provider",
@@ -139,6 +186,7 @@ _RESPONSES = {
 _OPERATIONS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "/v1/chat/completions": ("post", _CHAT, True),
     "/chat/completions": ("post", {**_CHAT, "operationId": "createChatCompletionUnversioned"}, True),
+    "/v1/embeddings": ("post", _EMBEDDINGS, True),
     "/v1/responses": ("post", _RESPONSES, True),
     "/v1/models": ("get", {
         "summary": "The models of every configured provider, as `provider:model`", "operationId": "listModels",

@@ -160,9 +160,9 @@ class HttpProvider:
             return UpstreamError(f"The {self.id} provider's response could not be read.", upstream_body=repr(exc))
         raise exc
 
-    async def request(self, up: UpstreamRequest) -> bytes:
-        """POST a request built elsewhere (another API of the same upstream, e.g. OpenAI Responses):
-        the body of a 2xx answer, else the wire format's error."""
+    async def exchange(self, up: UpstreamRequest) -> tuple[int, Mapping[str, str], bytes]:
+        """POST a request built elsewhere and read the whole answer: (status, headers, body), whatever
+        the status (embeddings read headers: Bedrock's token count)."""
         resp = await self._post(up)
         try:
             body = await resp.read()
@@ -170,8 +170,14 @@ class HttpProvider:
             raise self._transport_error(exc) from exc
         finally:
             resp.release()
-        if resp.status >= 400:
-            raise self.wire.error(self.id, resp.status, body, resp.headers)
+        return resp.status, resp.headers, body
+
+    async def request(self, up: UpstreamRequest) -> bytes:
+        """POST a request built elsewhere (another API of the same upstream, e.g. OpenAI Responses):
+        the body of a 2xx answer, else the wire format's error."""
+        status, headers, body = await self.exchange(up)
+        if status >= 400:
+            raise self.wire.error(self.id, status, body, headers)
         return body
 
     async def open(self, up: UpstreamRequest) -> AsyncGenerator[bytes, None]:

@@ -17,7 +17,7 @@ from ._http import error_from_status, openai_error_fields
 from .openai import FEATURES as OPENAI_FEATURES
 from .openai import OpenAIWire
 
-__all__ = ["DEFAULT_API_VERSION", "FEATURES", "WIRE", "AzureWire"]
+__all__ = ["DEFAULT_API_VERSION", "FEATURES", "WIRE", "AzureWire", "deployment_url"]
 
 DEFAULT_API_VERSION = "2024-10-21"  # the latest GA data-plane inference version with deployment URLs
 
@@ -36,13 +36,7 @@ class AzureWire(OpenAIWire):
         return headers
 
     def url(self, req: ChatRequest, ep: Endpoint) -> str:
-        base = ep.base_url or str(ep.options.get("endpoint") or "").rstrip("/")
-        if not base:
-            raise ProviderNotConfigured(
-                f"The '{ep.provider}' provider has no endpoint: set AZURE_BASE_URL or AZURE_OPENAI_ENDPOINT "
-                "(https://<resource>.openai.azure.com) on the gateway.", param="model")
-        version = quote(str(ep.options.get("api_version") or DEFAULT_API_VERSION), safe="")
-        return f"{base}/openai/deployments/{quote(req.model, safe='')}/chat/completions?api-version={version}"
+        return deployment_url(ep, req.model, "chat/completions")
 
     def error(self, provider: str, status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
         # Azure's own errors carry the status as their code ({"code": "429"}); model errors are OpenAI's.
@@ -50,6 +44,18 @@ class AzureWire(OpenAIWire):
         if code is not None and code.isdigit():
             code = None
         return error_from_status(provider, status, headers, message, body, code=code, param=param)
+
+
+def deployment_url(ep: Endpoint, deployment: str, operation: str) -> str:
+    """`{base}/openai/deployments/{deployment}/{operation}?api-version=...` (operation: `chat/completions`,
+    `embeddings`)."""
+    base = ep.base_url or str(ep.options.get("endpoint") or "").rstrip("/")
+    if not base:
+        raise ProviderNotConfigured(
+            f"The '{ep.provider}' provider has no endpoint: set AZURE_BASE_URL or AZURE_OPENAI_ENDPOINT "
+            "(https://<resource>.openai.azure.com) on the gateway.", param="model")
+    version = quote(str(ep.options.get("api_version") or DEFAULT_API_VERSION), safe="")
+    return f"{base}/openai/deployments/{quote(deployment, safe='')}/{operation}?api-version={version}"
 
 
 WIRE = AzureWire()

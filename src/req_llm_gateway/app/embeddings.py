@@ -1,0 +1,80 @@
+"""`POST /v1/embeddings` as a plain ASGI endpoint: read the body, parse it (`apis/openai_embeddings.py`),
+call the gateway, answer with the rendered JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from ..apis import openai_embeddings
+from ..budgets import NO_HOLD, Budgets, Hold, estimate_prompt_tokens
+from ..errors import BadRequest, Forbidden, GatewayError
+from ..gateway import Gateway
+from .auth import model_allowed
+from .chat import read_body, trace_context
+from .responses import Redactor, error_body, send_bytes
+
+__all__ = ["Embeddings"]
+
+_log = logging.getLogger("req_llm_gateway.app")
+
+
+class Embeddings:
+    model_call = True  # rate limits and budgets count this route (app/limits.py)
+
+    def __init__(self, gateway: Gateway, redact: Redactor, budgets: Budgets | None = None) -> None:
+        self.gateway = gateway
+        self.settings = gateway.settings
+        self.detailed = gateway.settings.error_verbosity == "detailed"
+        self.redact = redact
+        self.budgets = budgets
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        holder = [NO_HOLD]
+        try:
+            await self._handle(scope, receive, send, holder)
+        finally:  # every path, cancellation included: the hold becomes the recorded cost
+            await holder[0].settle()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, holder: list[Hold]) -> None:
+        state: dict[str, Any] = scope.setdefault("state", {})
+        rid = state.get("request_id", "")
+        try:
+            raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
+            t_body = time.monotonic_ns()
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
+            req = openai_embeddings.parse(raw, data, self.settings.default_provider)
+            spec, key_name = state.get("api_key"), state.get("key_name", "")
+            provider = self.settings.aliases.get(req.provider, req.provider)
+            if spec is not None and not model_allowed(spec, provider, req.model):
+                raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+            if self.budgets is not None and key_name:  # embeddings make no output tokens: reserve one
+                holder[0] = await self.budgets.admit(key_name, None, provider, req.model,
+                                                     estimate_prompt_tokens(len(raw)), 1, rid)
+            hold = holder[0]
+            meta = {"api": openai_embeddings.API, **(trace_context(scope) or {})}
+            done = await self.gateway.embed(req, rid, key_name, meta,
+                                            charge=hold.charge if hold is not NO_HOLD else None)
+            body = openai_embeddings.render(done.response, req, done.extension)
+        except GatewayError as err:
+            headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
+            await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the route's boundary: a 500 in OpenAI's shape, never a trace
+            _log.exception("unexpected error in embeddings %s", rid)
+            failure = GatewayError("The gateway failed unexpectedly; see its logs.")
+            await send_bytes(send, failure.status, error_body(failure, self.detailed, self.redact))
+            return
+        overhead_ms = (time.monotonic_ns() - t_body - done.upstream_ns) / 1e6
+        await send_bytes(send, 200, body, [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms),
+                                           *((k.encode(), v.encode()) for k, v in hold.headers.items())])
