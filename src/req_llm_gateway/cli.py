@@ -13,10 +13,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from .budgets import check_budgets
+from .checks import check_settings
 from .cli_usage import add_usage_command, usage_command
-from .config import PREFIX, ConfigError, Settings
+from .config import PREFIX, SETTINGS_VAR, ConfigError, Settings
 
-__all__ = ["main"]
+__all__ = ["app_from_serve", "main"]
+
+
+def app_from_serve() -> Any:
+    """The app factory uvicorn calls in `serve` (and in each worker): the settings `serve` validated."""
+    from .app import create_app
+
+    return create_app(Settings.from_serve())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +47,7 @@ def serve(args: argparse.Namespace) -> int:
         os.environ[PREFIX + "CONFIG"] = os.path.abspath(args.config)
     try:
         settings = Settings.from_env()  # fail fast, before any worker starts, on a bad setting
+        check_settings(settings)
         check_budgets(settings)
     except ConfigError as exc:
         print(f"req-llm-gateway: {exc}", file=sys.stderr)
@@ -50,6 +59,9 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: None)
     metrics_dir = _multiprocess_metrics_dir(args.workers)
     limits_dir = _shared_rate_limit_store(args.workers, settings)
+    if limits_dir:
+        settings = settings.with_overrides(rate_limit_store=os.environ[PREFIX + "RATE_LIMIT_STORE"])
+    os.environ[SETTINGS_VAR] = settings.encode()  # every worker gets these validated settings, unread again
     _warn_per_worker_usage(args.workers, settings)
     try:
         _run(uvicorn, args, settings)
@@ -96,7 +108,7 @@ def _run(uvicorn: Any, args: argparse.Namespace, settings: Settings) -> None:
     from .serving import GuardedHttpToolsProtocol
 
     uvicorn.run(
-        "req_llm_gateway.app:create_app",
+        "req_llm_gateway.cli:app_from_serve",
         factory=True,
         host=args.host,
         port=args.port,

@@ -6,7 +6,9 @@ provider adapters never read `os.environ`.
 
 from __future__ import annotations
 
+import base64
 import os
+import pickle
 import re
 import tomllib
 from collections.abc import Mapping
@@ -14,10 +16,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "Endpoint", "KeySpec", "Settings"]
+__all__ = ["ConfigError", "Deployment", "Endpoint", "KeySpec", "Settings", "sqlite_path"]
 
 PREFIX = "REQ_LLM_GATEWAY_"
+SETTINGS_VAR = "_REQ_LLM_GATEWAY_SERVE_SETTINGS"  # serve -> its workers: the settings it validated
 DEFAULT_USAGE_STORE = "sqlite:///./req_llm_gateway_usage.db"  # relative to the working directory
+# Where agent clients already put a session id: ours, Claude Code's, Codex's (docs/routing.md).
+SESSION_HEADERS = ("x-session-id", "x-claude-code-session-id", "session-id")
 _CATALOGUE = Path(__file__).with_name("providers") / "compatible.toml"
 
 
@@ -85,6 +90,36 @@ def _load_rows(path: Path) -> dict[str, dict[str, Any]]:
     return {name: dict(row) for name, row in data.get("providers", {}).items()}
 
 
+def sqlite_path(url: str) -> tuple[str, str]:
+    """Every store's one reading of a `sqlite://` URL, SQLAlchemy's rule: three slashes and a relative path,
+    four for an absolute one. Returns (path, query).
+
+        sqlite_path("sqlite:///data/x.db")       == ("data/x.db", "")       # relative to the working directory
+        sqlite_path("sqlite:////var/lib/x.db")   == ("/var/lib/x.db", "")
+    """
+    scheme, sep, rest = url.partition("://")
+    if scheme.lower() != "sqlite" or not sep or not rest.startswith("/"):
+        raise ConfigError(f"a SQLite URL is sqlite:///relative/path.db or sqlite:////absolute/path.db, got {url!r}")
+    path, _, query = rest[1:].partition("?")
+    if not path:
+        raise ConfigError(f"the SQLite URL {url!r} names no file")
+    return os.path.expanduser(path), query
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One place a model runs: a provider (built-in or `[providers.NAME]`), the model name sent to it, and
+    its share of a model group's traffic."""
+
+    provider: str
+    model: str
+    weight: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
 @dataclass(frozen=True, slots=True)
 class KeySpec:
     """One client key of the gateway: `REQ_LLM_GATEWAY_API_KEY` (named `default`), or a `[keys.NAME]`
@@ -135,7 +170,17 @@ class Settings:
     retry_backoff_base: float = 0.25  # seconds; full jitter over base * 2**n, capped
     retry_backoff_cap: float = 8.0
     retry_after_max: float = 10.0  # an upstream Retry-After longer than this is not waited for
-    circuit_failures: int = 5  # consecutive failures that open a provider's circuit
+    # Routing (docs/routing.md): model groups, fallbacks, session affinity, circuit breakers.
+    model_groups: Mapping[str, tuple[Deployment, ...]] = field(default_factory=dict)  # by "provider:name"
+    fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # "provider:model" or "provider:*"
+    session_headers: tuple[str, ...] = SESSION_HEADERS
+    session_from_user: bool = True  # the body's `user` field when no session header came
+    affinity_ttl: float = 3600.0  # seconds a session's deployment is remembered after its last success
+    routing_store: str = "memory://"  # or redis://...: affinity (and breakers) shared by replicas
+    circuit_shared: bool = True  # with a redis:// ROUTING_STORE, replicas share open circuits
+    circuit_failure_rate: float = 0.5  # a deployment's circuit opens at this share of failed requests ...
+    circuit_min_requests: int = 20  # ... out of at least this many (0: never opens) ...
+    circuit_window: float = 30.0  # ... in this many seconds
     circuit_cooldown: float = 30.0  # seconds before an open circuit lets one probe through
     max_header_bytes: int = 64 * 1024
     client_timeout: float = 30.0  # seconds a client may take to send its headers, then its body
@@ -221,6 +266,19 @@ class Settings:
 
         api_key = get("API_KEY", "GATEWAY_API_KEY") or None
         tpm = count("TOKENS_PER_MINUTE", 0)
+        groups = _model_groups(file.get("models"), endpoints, aliases, default)
+        headers = get("SESSION_HEADERS")
+        if headers is not None:
+            items = headers.split(",") if isinstance(headers, str) else headers
+            if not isinstance(items, list | tuple) or not all(isinstance(h, str) for h in items):
+                raise ConfigError(f"{PREFIX}SESSION_HEADERS must be a comma-separated list of header names")
+            headers = tuple(h.strip().lower() for h in items if h.strip())
+        rate = num("CIRCUIT_FAILURE_RATE", 0.5)
+        if rate > 1:
+            raise ConfigError(f"{PREFIX}CIRCUIT_FAILURE_RATE must be a fraction between 0 and 1, got {rate!r}")
+        routing_store = str(get("ROUTING_STORE") or "memory://")
+        if routing_store.split(":", 1)[0].lower() not in ("memory", "redis", "rediss"):
+            raise ConfigError(f"{PREFIX}ROUTING_STORE must be memory:// or redis://..., got {routing_store!r}")
         return cls(
             api_key=api_key,
             default_provider=default,
@@ -258,7 +316,16 @@ class Settings:
             retry_backoff_base=num("RETRY_BACKOFF_BASE", 0.25),
             retry_backoff_cap=num("RETRY_BACKOFF_CAP", 8.0),
             retry_after_max=num("RETRY_AFTER_MAX", 10.0),
-            circuit_failures=count("CIRCUIT_FAILURES", 5),
+            model_groups=groups,
+            fallbacks=_fallbacks(file.get("fallbacks"), endpoints, aliases, default, groups),
+            session_headers=headers if headers is not None else SESSION_HEADERS,
+            session_from_user=flag("SESSION_FROM_USER", True),
+            affinity_ttl=num("AFFINITY_TTL", 3600.0),
+            routing_store=routing_store,
+            circuit_shared=flag("CIRCUIT_SHARED", True),
+            circuit_failure_rate=rate,
+            circuit_min_requests=count("CIRCUIT_MIN_REQUESTS", 20),
+            circuit_window=num("CIRCUIT_WINDOW", 30.0),
             circuit_cooldown=num("CIRCUIT_COOLDOWN", 30.0),
             max_header_bytes=num("MAX_HEADER_BYTES", 64 * 1024, int),
             client_timeout=num("CLIENT_TIMEOUT", 30.0),
@@ -271,6 +338,20 @@ class Settings:
             usage_journal_dir=str(get("USAGE_JOURNAL_DIR") or "."),
             usage_spill_rows=num("USAGE_SPILL_ROWS", 10000, int),
         )
+
+    def encode(self) -> str:
+        """These settings as text for `serve`'s worker processes (`Settings.from_serve` reads them back)."""
+        return base64.b64encode(pickle.dumps(self)).decode()
+
+    @classmethod
+    def from_serve(cls) -> Settings:
+        """The settings `serve` validated and put in `SETTINGS_VAR`; outside `serve`, `from_env()`."""
+        text = os.environ.get(SETTINGS_VAR)
+        if not text:
+            return cls.from_env()
+        settings = pickle.loads(base64.b64decode(text))
+        assert isinstance(settings, cls)
+        return settings
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return replace(self, **overrides) if overrides else self
@@ -334,6 +415,74 @@ def _keys(env: Mapping[str, str], file: Mapping[str, Any], api_key: str | None, 
         rate = row.get("rate_limit")
         keys[name] = KeySpec(name, key, str(rate) if rate is not None else None, tuple(models), key_tpm or tpm)
     return keys
+
+
+def _known(where: str, provider: str, endpoints: Mapping[str, Endpoint], aliases: Mapping[str, str]) -> str:
+    name = aliases.get(provider, provider)
+    if name not in endpoints:
+        raise ConfigError(f"{where}: unknown provider {provider!r}; known: {', '.join(sorted(endpoints))}")
+    return name
+
+
+def _split(model: str, default: str) -> tuple[str, str]:
+    provider, sep, name = model.strip().partition(":")  # the rule of types.split_model
+    return (provider.lower(), name) if sep and provider and "/" not in provider else (default, model.strip())
+
+
+def _model_groups(table: Any, endpoints: Mapping[str, Endpoint], aliases: Mapping[str, str],
+                  default: str) -> dict[str, tuple[Deployment, ...]]:
+    """`[models."gpt-4o"] deployments = [{ model = "azure-east:gpt-4o", weight = 2 }, ...]`, keyed by the
+    group's name as a request names it ("openai:gpt-4o" for a bare "gpt-4o" with default provider openai)."""
+    if table is None:
+        return {}
+    if not isinstance(table, Mapping):
+        raise ConfigError('[models] must hold tables such as [models."gpt-4o"] deployments = [...]')
+    groups: dict[str, tuple[Deployment, ...]] = {}
+    for group, row in table.items():
+        where = f'[models."{group}"]'
+        rows = row.get("deployments") if isinstance(row, Mapping) else None
+        if not isinstance(rows, list) or not rows or set(row) - {"deployments"}:
+            raise ConfigError(f"{where} needs `deployments = [{{ model = \"provider:model\", weight = 1 }}, ...]`")
+        found = []
+        for i, d in enumerate(rows):
+            at = f"{where} deployments[{i}]"
+            model = d.get("model") if isinstance(d, Mapping) else None
+            if not isinstance(model, str) or ":" not in model or set(d) - {"model", "weight"}:
+                raise ConfigError(f'{at} must be {{ model = "provider:model", weight = N }}')
+            weight = d.get("weight", 1)
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+                raise ConfigError(f"{at} weight must be a positive number, got {weight!r}")
+            provider, name = _split(model, default)
+            found.append(Deployment(_known(at, provider, endpoints, aliases), name, float(weight)))
+        provider, name = _split(group, default)
+        groups[f"{aliases.get(provider, provider)}:{name}"] = tuple(found)
+    return groups
+
+
+def _fallbacks(table: Any, endpoints: Mapping[str, Endpoint], aliases: Mapping[str, str], default: str,
+               groups: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """`[fallbacks] "openai:gpt-4o" = ["anthropic:claude-sonnet-4-5"]`: keys and entries as "provider:model"
+    (a key may be `provider:*`; an entry may name a model group)."""
+    if table is None:
+        return {}
+    if not isinstance(table, Mapping):
+        raise ConfigError("[fallbacks] must be a table of model = [fallback models]")
+    out: dict[str, tuple[str, ...]] = {}
+    for model, targets in table.items():
+        where = f"[fallbacks] {model!r}"
+        targets = [targets] if isinstance(targets, str) else targets
+        if not isinstance(targets, list) or not all(isinstance(t, str) and t.strip() for t in targets):
+            raise ConfigError(f"{where} must be a list of model names")
+        chain = []
+        for t in targets:
+            provider, name = _split(t, default)
+            key = f"{aliases.get(provider, provider)}:{name}"
+            if key not in groups:
+                _known(where, provider, endpoints, aliases)
+            chain.append(key)
+        provider, name = _split(model, default)
+        out[f"{aliases.get(provider, provider)}:{name}"] = tuple(chain)
+    return out
 
 
 _ROW_KEYS = frozenset(

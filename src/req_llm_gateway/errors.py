@@ -14,7 +14,6 @@
     ├── UpstreamError                 502 upstream_error (or the upstream's 4xx, passed on)
     │   └── UpstreamUnavailable       502 upstream_error / upstream_unavailable (connect/reset)
     ├── ServiceUnavailable            503 server_error / service_unavailable (+ Retry-After)
-    │   └── CircuitOpen               503 server_error / circuit_open (a failing provider is rested)
     └── UpstreamTimeout               504 timeout_error
 """
 
@@ -25,7 +24,6 @@ from typing import Any
 __all__ = [
     "BadRequest",
     "BudgetExceeded",
-    "CircuitOpen",
     "Forbidden",
     "GatewayError",
     "HeadersTooLarge",
@@ -225,10 +223,6 @@ class ServiceUnavailable(GatewayError):
         if self.retry_after is None:
             return {}
         return {"retry-after": str(max(1, int(-(-self.retry_after // 1))))}
-
-
-class CircuitOpen(ServiceUnavailable):
-    code = "circuit_open"
 
 
 class UpstreamTimeout(GatewayError):

@@ -1,5 +1,6 @@
-"""The use case: resolve the provider -> call it (retries, fallbacks: resilience.py) -> price -> record
-usage -> emit telemetry. No ASGI here. Usage and cost belong to the provider that answered.
+"""The use case: ask the router (routing/: groups, affinity, retries, fallbacks, breakers) for an answer
+or a stream -> price -> record usage -> emit telemetry. No ASGI here. Usage and cost belong to the
+deployment that answered.
 
 Events (see docs/telemetry.md):
     ("req_llm_gateway", "request", "start")      {system_time, monotonic_time}; {provider, model, request_id, stream,
@@ -17,35 +18,54 @@ from __future__ import annotations
 import datetime as dt
 import time
 import traceback
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from . import telemetry
 from .config import Settings
 from .embedding import EmbeddingRequest, EmbeddingResponse
-from .errors import BadRequest, GatewayError, NotFound, ProviderNotConfigured
+from .errors import BadRequest, GatewayError
+from .events import REQUEST_EXCEPTION, REQUEST_START, REQUEST_STOP
 from .pricing import Pricing
 from .providers.base import Provider
 from .providers.embeddings import build_embedders
-from .resilience import Resilience
+from .routing import Route, Router, Target
 from .types import ChatChunk, ChatRequest, ChatResponse, Usage
 from .usage.store import UsageRecord, UsageStore
 
-__all__ = ["Completion", "Embedded", "Gateway", "START", "STOP", "EXCEPTION"]
+__all__ = ["EXCEPTION", "START", "STOP", "Answer", "Completion", "Embedded", "Gateway"]
 
-START = ("req_llm_gateway", "request", "start")
-STOP = ("req_llm_gateway", "request", "stop")
-EXCEPTION = ("req_llm_gateway", "request", "exception")
+START = REQUEST_START
+STOP = REQUEST_STOP
+EXCEPTION = REQUEST_EXCEPTION
 
-_UTC = dt.timezone.utc
+
+class Answer(Protocol):
+    """What a `call` for a new client API returns: the gateway prices and records its usage."""
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+    @property
+    def finish_reasons(self) -> list[str]: ...
+
+
+async def _complete(target: Target[ChatRequest]) -> ChatResponse:
+    return await target.provider.complete(target.req)
+
+
+def _stream(target: Target[ChatRequest]) -> AsyncGenerator[ChatChunk, None]:
+    return target.provider.stream(target.req)
+
+_UTC = dt.UTC
 Charge = Callable[[Decimal | None], None]  # a budget hold's `charge`: called once with the recorded cost
 
 
 @dataclass(slots=True)
 class Completion:
-    response: ChatResponse
+    response: Any  # a ChatResponse, or what a new client API's `call` returned
     cost_usd: Decimal | None
     latency_ms: float
     extension: dict[str, Any] | None  # the `x_req_llm` block, if extensions are on
@@ -69,35 +89,23 @@ class Gateway:
         usage: UsageStore,
         *,
         wall_clock: Callable[[], float] = time.time,
-        resilience: Resilience | None = None,
+        router: Router | None = None,
     ) -> None:
         self.settings = settings
         self.providers = providers
         self.pricing = pricing
         self.usage = usage
         self.wall_clock = wall_clock
-        self._aliases = dict(settings.aliases)
-        self.resilience = resilience or Resilience(settings, self.resolve)
+        self.router = router or Router(settings, providers)
         self.embedders = build_embedders(providers)
 
-    def resolve(self, req: ChatRequest) -> Provider:
-        """The provider for `req`, or `NotFound` / `ProviderNotConfigured` saying what to do."""
-        name = self._aliases.get(req.provider, req.provider)
-        provider = self.providers.get(name)
-        if provider is None:
-            known = ", ".join(sorted(self.providers))
-            raise NotFound(f"Unknown provider '{req.provider}'. Known providers: {known}.", param="model")
-        ep = provider.endpoint
-        if not ep.configured:
-            var = ep.key_env[0] if ep.key_env else f"{name.upper()}_API_KEY"
-            raise ProviderNotConfigured(
-                f"The '{name}' provider has no API key configured: set {var} on the gateway.", param="model"
-            )
-        return provider
+    def route(self, req: Any, *, key_name: str = "", session: str | None = None) -> Route:
+        """Resolve `req.provider:req.model` once: aliases, model group, fallbacks (NotFound / 400 here)."""
+        return self.router.route(req.provider, req.model, key_name=key_name, session=session)
 
-    def _meta(self, provider: str, req: ChatRequest, request_id: str,
+    def _meta(self, provider: str, req: Any, request_id: str, stream: bool,
               extra: Mapping[str, Any] | None) -> dict[str, Any]:
-        meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": req.stream}
+        meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": stream}
         if extra:
             meta.update(extra)
         return meta
@@ -141,53 +149,63 @@ class Gateway:
             {**meta, "kind": kind, "reason": exc, "stacktrace": traceback.extract_tb(exc.__traceback__)},
         )
 
-    async def complete(self, req: ChatRequest, request_id: str, key_name: str = "",
-                       meta: Mapping[str, Any] | None = None, *, charge: Charge | None = None) -> Completion:
+    async def complete(self, req: Any, request_id: str, key_name: str = "", meta: Mapping[str, Any] | None = None,
+                       *, session: str | None = None, route: Route | None = None,
+                       call: Callable[[Target[Any]], Awaitable[Answer]] | None = None,
+                       charge: Charge | None = None) -> Completion:
         """Answer a non-stream request: one start, then one stop or exception event.
-        `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`); `charge`
+        `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`); `call`
+        answers on one candidate (default: `provider.complete(req)`), see routing/__init__.py; `charge`
         receives the cost recorded in usage, on every path (a budget hold's `charge`)."""
-        provider, meta_, start = self._begin(req, request_id, meta)
+        route, meta_, start = self._begin(req, request_id, meta, key_name, session, route, False)
         t0 = time.monotonic_ns()
         try:
-            response, used = await self.resilience.complete(provider, req, request_id)
+            response, used = await self.router.call(route, req, call or _complete, request_id=request_id,
+                                                    stream=False)
         except BaseException as exc:
             t1 = time.monotonic_ns()
             self._exception(meta_, t1 - start, t1 - t0, exc)
-            self._record(provider.id, req.model, False, None, None, t1 - start, key_name, charge)
+            tried = route.tried
+            self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
+                         False, None, None, t1 - start, key_name, charge)
             raise
         t1 = time.monotonic_ns()
         duration = t1 - start
-        pid, model = used.provider.id, used.req.model
+        pid, model = used.deployment.provider, used.deployment.model
         cost = self.pricing.cost(pid, model, response.usage)
         latency_ms = duration / 1e6
         self._record(pid, model, True, response.usage, cost, duration, key_name, charge)
         meta_.update(provider_used=pid, model_used=model)
         self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons)
-        origin = f"{provider.id}:{req.model}" if used.fallback else None
+        origin = route.requested if used.fallback else None
         return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin), t1 - t0)
 
     async def embed(self, req: EmbeddingRequest, request_id: str, key_name: str = "",
-                    meta: Mapping[str, Any] | None = None, *, charge: Charge | None = None) -> Embedded:
-        """Embeddings, with the same routing (retries, fallbacks), usage, cost, budget charge and events as
-        `complete`. A provider without embeddings is refused before routing, like a bad body."""
-        self._offers_embeddings(self._aliases.get(req.provider, req.provider))
-        provider, meta_, start = self._begin(req, request_id, meta)  # type: ignore[arg-type]
+                    meta: Mapping[str, Any] | None = None, *, session: str | None = None,
+                    charge: Charge | None = None) -> Embedded:
+        """Embeddings, with the same routing (groups, retries, fallbacks, breakers), usage, cost, budget
+        charge and events as `complete`. A provider without embeddings is refused before routing, like a
+        bad body."""
+        self._offers_embeddings(self.router.resolve(req.provider, req.model)[0])
+        route, meta_, start = self._begin(req, request_id, meta, key_name, session, None, False)
         t0 = time.monotonic_ns()
         try:
-            response, used = await self.resilience._run(provider, req, request_id, self._embed_once)  # type: ignore[arg-type]
+            response, used = await self.router.call(route, req, self._embed_once, request_id=request_id)
         except BaseException as exc:
             t1 = time.monotonic_ns()
             self._exception(meta_, t1 - start, t1 - t0, exc)
-            self._record(provider.id, req.model, False, None, None, t1 - start, key_name, charge)
+            tried = route.tried
+            self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
+                         False, None, None, t1 - start, key_name, charge)
             raise
         t1 = time.monotonic_ns()
-        pid, model = used.provider.id, used.req.model
+        pid, model = used.deployment.provider, used.deployment.model
         cost = self.pricing.cost(pid, model, response.usage)
         self._record(pid, model, True, response.usage, cost, t1 - start, key_name, charge)
         meta_.update(provider_used=pid, model_used=model)
         self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, [],
                    {"inputs": len(req.inputs)})
-        origin = f"{provider.id}:{req.model}" if used.fallback else None
+        origin = route.requested if used.fallback else None
         return Embedded(response, cost, self._extension(pid, (t1 - start) / 1e6, cost, origin), t1 - t0)
 
     def _offers_embeddings(self, name: str) -> None:
@@ -196,46 +214,53 @@ class Gateway:
                              "docs/responses-and-embeddings.md for those that do.", param="model",
                              code="embeddings_not_supported")
 
-    async def _embed_once(self, target: Any) -> EmbeddingResponse:
-        """One attempt at one target (the thin adapter onto Resilience's per-target chain)."""
+    async def _embed_once(self, target: Target[EmbeddingRequest]) -> EmbeddingResponse:
+        """One attempt at one deployment (the router's per-candidate call)."""
         self._offers_embeddings(target.provider.id)
         return await self.embedders[target.provider.id].embed(target.req)
 
-    def _begin(self, req: ChatRequest, request_id: str,
-               extra: Mapping[str, Any] | None) -> tuple[Provider, dict[str, Any], int]:
+    def _begin(self, req: Any, request_id: str, extra: Mapping[str, Any] | None, key_name: str,
+               session: str | None, route: Route | None, stream: bool) -> tuple[Route, dict[str, Any], int]:
         start = time.monotonic_ns()
-        name = self._aliases.get(req.provider, req.provider)
-        meta = self._meta(name, req, request_id, extra)
+        name = route.provider if route is not None else self.router.table.aliases.get(req.provider, req.provider)
+        meta = self._meta(name, req, request_id, stream, extra)
         telemetry.execute(START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
-        try:
-            provider = self.resolve(req)
-        except GatewayError as exc:
-            self._exception(meta, time.monotonic_ns() - start, 0, exc)
-            raise
-        return provider, meta, start
+        if route is None:
+            try:
+                route = self.route(req, key_name=key_name, session=session)
+            except GatewayError as exc:
+                self._exception(meta, time.monotonic_ns() - start, 0, exc)
+                raise
+        return route, meta, start
 
-    async def stream(self, req: ChatRequest, request_id: str, key_name: str = "",
-                     meta: Mapping[str, Any] | None = None, *,
-                     charge: Charge | None = None) -> AsyncGenerator[ChatChunk, None]:
+    async def stream(self, req: Any, request_id: str, key_name: str = "", meta: Mapping[str, Any] | None = None,
+                     *, session: str | None = None, route: Route | None = None,
+                     open: Callable[[Target[Any]], AsyncIterator[Any]] | None = None,
+                     charge: Charge | None = None) -> AsyncGenerator[Any, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
-        (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way."""
-        provider, meta, start = self._begin(req, request_id, meta)
+        (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way. `open`
+        starts the stream on one candidate (default: `provider.stream(req)`; its items are then relayed
+        untouched), see routing/__init__.py."""
+        route, meta, start = self._begin(req, request_id, meta, key_name, session, route, True)
         usage: Usage | None = None
         cost: Decimal | None = None
         finish: list[str] = []
         ttft = 0
         upstream_ns = 0
-        pid, model = provider.id, req.model
         t0 = time.monotonic_ns()
         try:
-            used, first, chunks = await self.resilience.open_stream(provider, req, request_id)
+            opened = await self.router.open(route, req, open or _stream, request_id=request_id, stream=True)
         except BaseException as exc:
             duration = time.monotonic_ns() - start
             self._exception(meta, duration, duration, exc)
-            self._record(pid, model, False, None, None, duration, key_name, charge)
+            tried = route.tried
+            self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
+                         False, None, None, duration, key_name, charge)
             raise
-        pid, model = used.provider.id, used.req.model
-        origin = f"{provider.id}:{req.model}" if used.fallback else None
+        used, first, chunks = opened.target, opened.first, opened
+        shape = open is None
+        pid, model = used.deployment.provider, used.deployment.model
+        origin = route.requested if used.fallback else None
         meta.update(provider_used=pid, model_used=model)
         first_at = time.monotonic_ns()
         try:
@@ -258,14 +283,14 @@ class Gateway:
                     if chunk.usage is not None:
                         usage = chunk.usage
                         cost = self.pricing.cost(pid, model, usage)
-                        if not self._shape_usage_chunk(chunk, req, pid, (t1 - start) / 1e6, cost, origin):
+                        if shape and not self._shape_usage_chunk(chunk, req, pid, (t1 - start) / 1e6, cost,
+                                                                 origin):
                             continue
                     yield chunk
             finally:
                 await chunks.aclose()
         except BaseException as exc:
             duration = time.monotonic_ns() - start
-            self.resilience.stream_failed(used, exc)
             self._exception(meta, duration, upstream_ns, exc)
             self._record(pid, model, False, usage, cost, duration, key_name, charge)
             raise

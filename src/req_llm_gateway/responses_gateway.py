@@ -23,7 +23,7 @@ from .errors import GatewayError, UpstreamError
 from .gateway import Gateway
 from .providers import openai_responses as passthrough
 from .providers._http import HttpProvider
-from .resilience import Target
+from .routing import Route, Target
 from .types import ChatRequest, Usage
 
 __all__ = ["Answer", "ResponsesGateway", "ResponsesStream"]
@@ -79,54 +79,56 @@ class ResponsesGateway:
 
     # -- the contact with routing: one call per target, retried and fallen back by the router ---------------
 
-    async def _route(self, provider: Any, req: ChatRequest, rid: str,
-                     once: Callable[[Target], Awaitable[T]]) -> tuple[T, Target]:
-        return await self.gateway.resilience._run(provider, req, rid, once)
+    async def _route(self, route: Route, req: ChatRequest, rid: str, once: Callable[[Target[ChatRequest]], Awaitable[T]],
+                     stream: bool = False) -> tuple[T, Target[ChatRequest]]:
+        return await self.gateway.router.call(route, req, once, request_id=rid, stream=stream, defer_verdict=stream)
 
-    def _bridge(self, rr: ResponsesRequest, target: Target, cache: dict[str, Bridged]) -> Bridged:
-        key = f"{target.provider.id}:{target.req.model}"
+    def _bridge(self, rr: ResponsesRequest, provider: Any, model: str, cache: dict[str, Bridged]) -> Bridged:
+        key = f"{provider.id}:{model}"
         made = cache.get(key)
         if made is None:
-            made = cache[key] = bridge(rr, target.provider.id, target.req.model, strict_tools=self.strict_tools)
+            made = cache[key] = bridge(rr, provider.id, model, strict_tools=self.strict_tools)
         return made
 
     def _precheck(self, rr: ResponsesRequest, req: ChatRequest, cache: dict[str, Bridged]) -> None:
         """Bridge the first-choice provider's request now, so a body it cannot take is a 400 before any event."""
-        name = self.gateway.settings.aliases.get(req.provider, req.provider)
+        name, model = self.gateway.router.resolve(req.provider, req.model)
         provider = self.gateway.providers.get(name)
         if provider is not None and not passthrough.passes_through(provider):
-            self._bridge(rr, Target(provider, req), cache)
+            self._bridge(rr, provider, model, cache)
 
     # -- non-stream ------------------------------------------------------------------------------------------
 
     async def complete(self, rr: ResponsesRequest, rid: str, key_name: str = "",
-                       meta: Mapping[str, Any] | None = None) -> Answer:
+                       meta: Mapping[str, Any] | None = None, session: str | None = None) -> Answer:
         gw = self.gateway
         req = rr.routing_request()
         cache: dict[str, Bridged] = {}
         self._precheck(rr, req, cache)
-        provider, meta_, start = gw._begin(req, rid, {**(meta or {}), "api": API})
+        route, meta_, start = gw._begin(req, rid, {**(meta or {}), "api": API}, key_name, session, None, False)
 
-        async def once(target: Target) -> Answer:
+        async def once(target: Target[ChatRequest]) -> Answer:
             p = target.provider
             if isinstance(p, HttpProvider) and passthrough.passes_through(p):
                 raw, usage, status = await passthrough.complete(p, rr.upstream_body(target.req.model))
                 return Answer(raw, usage, status)
-            b = self._bridge(rr, target, cache)
+            b = self._bridge(rr, p, target.req.model, cache)
             resp = await p.complete(b.req)
             obj = render(resp.body, resp.usage, Context(rr.body, b.names))
             return Answer(orjson.dumps(obj), resp.usage, obj["status"], b.dropped)
 
         t0 = time.monotonic_ns()
         try:
-            answer, used = await self._route(provider, req, rid, once)
+            answer, used = await self._route(route, req, rid, once)
         except BaseException as exc:
             t1 = time.monotonic_ns()
             gw._exception(meta_, t1 - start, t1 - t0, exc)
-            gw._record(provider.id, req.model, False, None, None, t1 - start, key_name)
+            tried = route.tried
+            gw._record(tried.provider if tried else route.provider, tried.model if tried else req.model, False,
+                       None, None, t1 - start, key_name)
             raise
         t1 = time.monotonic_ns()
-        pid, model = used.provider.id, used.req.model
+        pid, model = used.deployment.provider, used.deployment.model
         answer.cost_usd = gw.pricing.cost(pid, model, answer.usage)
         answer.upstream_ns = t1 - t0
         gw._record(pid, model, True, answer.usage, answer.cost_usd, t1 - start, key_name)
@@ -139,40 +141,43 @@ class ResponsesGateway:
     # -- stream ----------------------------------------------------------------------------------------------
 
     async def stream(self, rr: ResponsesRequest, rid: str, key_name: str = "",
-                     meta: Mapping[str, Any] | None = None) -> ResponsesStream:
+                     meta: Mapping[str, Any] | None = None, session: str | None = None) -> ResponsesStream:
         """Open the stream (retrying and falling back until its first bytes arrive); the events follow."""
         gw = self.gateway
         req = rr.routing_request()
         cache: dict[str, Bridged] = {}
         self._precheck(rr, req, cache)
-        provider, meta_, start = gw._begin(req, rid, {**(meta or {}), "api": API})
+        route, meta_, start = gw._begin(req, rid, {**(meta or {}), "api": API}, key_name, session, None, True)
 
-        async def once(target: Target) -> _Opened:
+        async def once(target: Target[ChatRequest]) -> _Opened:
             p = target.provider
             if isinstance(p, HttpProvider) and passthrough.passes_through(p):
                 raw = passthrough.open_stream(p, rr.upstream_body(target.req.model))
                 return _Opened(await _first(raw), raw, passthrough.StreamWatch(), None)
-            b = self._bridge(rr, target, cache)
+            b = self._bridge(rr, p, target.req.model, cache)
             chunks = p.stream(b.req)
             first_chunk = await _first(chunks)
             translator = StreamTranslator(Context(rr.body, b.names))
             return _Opened(translator.start() + translator.feed(first_chunk), chunks, None, translator, b.dropped)
 
         try:
-            opened, used = await self._route(provider, req, rid, once)
+            opened, used = await self._route(route, req, rid, once, stream=True)
         except BaseException as exc:
             duration = time.monotonic_ns() - start
             gw._exception(meta_, duration, duration, exc)
-            gw._record(provider.id, req.model, False, None, None, duration, key_name)
+            tried = route.tried
+            gw._record(tried.provider if tried else route.provider, tried.model if tried else req.model, False,
+                       None, None, duration, key_name)
             raise
-        meta_.update(provider_used=used.provider.id, model_used=used.req.model, responses_mode=_mode(used),
+        meta_.update(provider_used=used.deployment.provider, model_used=used.deployment.model,
+                     responses_mode=_mode(used),
                      dropped_tools=list(opened.dropped))
         return ResponsesStream(opened.dropped, self._relay(opened, used, meta_, start, key_name), opened)
 
-    async def _relay(self, opened: _Opened, used: Target, meta: dict[str, Any], start: int,
+    async def _relay(self, opened: _Opened, used: Target[ChatRequest], meta: dict[str, Any], start: int,
                      key_name: str) -> AsyncGenerator[bytes, None]:
         gw = self.gateway
-        pid, model = used.provider.id, used.req.model
+        pid, model = used.deployment.provider, used.deployment.model
         ttft = time.monotonic_ns() - start
         upstream_ns = ttft
         watch, translator = opened.watch, opened.translator
@@ -207,11 +212,12 @@ class ResponsesGateway:
                 await opened.rest.aclose()
         except BaseException as exc:
             duration = time.monotonic_ns() - start
-            gw.resilience.stream_failed(used, exc)
+            gw.router.settle(used, exc)  # the breaker's one verdict on this request
             gw._exception(meta, duration, upstream_ns, exc)
             usage = usage or (watch.usage if watch else translator.usage if translator else None)
             gw._record(pid, model, False, usage, gw.pricing.cost(pid, model, usage), duration, key_name)
             raise
+        gw.router.settle(used, None)
         duration = time.monotonic_ns() - start
         cost = gw.pricing.cost(pid, model, usage)
         gw._record(pid, model, True, usage, cost, duration, key_name)
@@ -221,7 +227,7 @@ class ResponsesGateway:
                  {"time_to_first_token": ttft})
 
 
-def _mode(target: Target) -> str:
+def _mode(target: Target[ChatRequest]) -> str:
     return "passthrough" if passthrough.passes_through(target.provider) else "bridged"
 
 

@@ -28,7 +28,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         cls = type(self)
         if cls.limits is None:
-            settings = Settings.from_env()
+            settings = Settings.from_serve()
             cls.limits = (settings.max_header_bytes, settings.client_timeout)
         self.max_head, self.head_timeout = cls.limits
         self._head_bytes = 0

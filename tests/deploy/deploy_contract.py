@@ -65,7 +65,7 @@ class GatewayContract:
         "req_llm_gateway_cost_usd_total", "req_llm_gateway_exceptions_total",
         "req_llm_gateway_upstream_attempts_total",
     }))
-    gauges: frozenset[str] = frozenset({"req_llm_gateway_requests_in_flight"})
+    gauges: frozenset[str] = frozenset({"req_llm_gateway_requests_in_flight", "req_llm_gateway_circuit_state"})
     histograms: frozenset[str] = field(default_factory=lambda: frozenset({
         "req_llm_gateway_request_duration_milliseconds",
         "req_llm_gateway_time_to_first_token_milliseconds",

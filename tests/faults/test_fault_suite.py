@@ -16,7 +16,9 @@ import pytest
 
 from req_llm_gateway import telemetry
 from req_llm_gateway.gateway import EXCEPTION, STOP
-from req_llm_gateway.resilience import ATTEMPT, FALLBACK, RETRY
+from req_llm_gateway.events import UPSTREAM_ATTEMPT as ATTEMPT
+from req_llm_gateway.events import UPSTREAM_FALLBACK as FALLBACK
+from req_llm_gateway.events import UPSTREAM_RETRY as RETRY
 
 from .conftest import BACKUP_KEY, OTHER_KEY, PRIMARY_KEY, Upstreams, assert_quiet
 

@@ -15,15 +15,15 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from ..budgets import open_budgets
-from ..circuit_redis import SharedBreakers
+from ..checks import check_settings
 from ..config import Settings
 from ..dashboard import dashboard_routes
 from ..gateway import Gateway
 from ..pricing import PriceRefresh, Pricing
 from ..providers import HttpClient, build_providers
 from ..ratelimit import open_limiter
-from ..resilience import Resilience
 from ..responses_gateway import ResponsesGateway
+from ..routing import Router
 from ..usage import open_store
 from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         host_app.mount("/llm", create_app())                 # inside FastAPI / Starlette
     """
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
+    check_settings(settings)  # what other modules parse (limits, prices, store URLs), checked before use
     http = HttpClient()
     providers = build_providers(settings, http)
     usage = open_store(settings.usage_store, settings.usage_flush_interval, settings.usage_journal_dir,
@@ -73,11 +74,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     if tpm := token_limits(settings):
         usage = TokenMeter(usage, limiter, tpm)
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
-    gateway = Gateway(settings, providers, pricing, usage)
+    router = Router.from_settings(settings, providers)  # ROUTING_STORE=redis://... shares its state
+    gateway = Gateway(settings, providers, pricing, usage, router=router)
     budgets = open_budgets(settings, pricing, usage)  # None: no key or team has a budget
-    breakers = shared_breakers(settings)  # replicas on one Redis share circuit state
-    if breakers is not None:
-        gateway.resilience = Resilience(settings, gateway.resolve, breakers=breakers)
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
     readiness = Readiness(usage, limiter, fail_open=settings.rate_limit_fail_open)
     observability = setup_observability(settings)
@@ -87,8 +86,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         _log_startup(settings)
-        if breakers is not None:
-            breakers.start()
+        router.start()
         refresh = PriceRefresh.start(settings.prices_refresh, settings.prices_url)  # opt-in only
         asyncio.get_running_loop().run_in_executor(None, pricing.warm)  # load the local catalogue off the loop
         replay = getattr(usage, "replay_journal", None)  # usage spilled by a stop during a database outage
@@ -103,8 +101,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             if budgets is not None:
                 await budgets.store.close()
             await limiter.close()
-            if breakers is not None:
-                await breakers.close()
+            await router.close()
             await http.close()
 
     chat = ChatCompletions(gateway, redact, budgets)
@@ -145,20 +142,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
                                            model_paths=model_call_paths(routes) | frozenset(fast))
     app.state.settings = settings
     app.state.gateway = gateway
+    app.state.router = router
     app.state.usage = usage
     app.state.http = http
     app.state.limiter = limiter
     app.state.budgets = budgets
     app.state.observability = observability
     return app
-
-
-def shared_breakers(settings: Settings) -> SharedBreakers | None:
-    """Circuit breakers shared through the rate-limit store's Redis, when it is one (`circuit_redis.py`)."""
-    if not settings.rate_limit_store.lower().startswith(("redis:", "rediss:")):
-        return None
-    return SharedBreakers(settings.circuit_failures, settings.circuit_cooldown, settings.rate_limit_store,
-                          settings.rate_limit_prefix)
 
 
 def _log_startup(settings: Settings) -> None:

@@ -116,19 +116,20 @@ class ChatCompletions:
             req = ChatRequest.from_openai(data, self.settings.default_provider, body)
             key_name = state.get("key_name", "")
             spec = state.get("api_key")
-            provider = self.settings.aliases.get(req.provider, req.provider)
-            if spec is not None and not model_allowed(spec, provider, req.model):
-                raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+            provider, model = self.gateway.router.resolve(req.provider, req.model)
+            if spec is not None and not model_allowed(spec, provider, model):
+                raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
             if self.budgets is not None and key_name:
-                holder[0] = await self.budgets.admit(key_name, None, provider, req.model,
+                holder[0] = await self.budgets.admit(key_name, None, provider, model,
                                                      estimate_prompt_tokens(len(body)), max_tokens(req.params), rid)
             hold = holder[0]
             charge = hold.charge if hold is not NO_HOLD else None
             meta = trace_context(scope)
+            session = self.gateway.router.session_of(scope["headers"], data.get("user"))
             if req.stream:
-                await self._stream(req, rid, key_name, receive, send, meta, hold)
+                await self._stream(req, rid, key_name, receive, send, meta, hold, session)
                 return
-            completion = await self.gateway.complete(req, rid, key_name, meta, charge=charge)
+            completion = await self.gateway.complete(req, rid, key_name, meta, session=session, charge=charge)
         except GatewayError as err:
             await self.send_error(send, err)
             return
@@ -149,8 +150,9 @@ class ChatCompletions:
         await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
 
     async def _stream(self, req: ChatRequest, rid: str, key_name: str, receive: Receive, send: Send,
-                      meta: dict[str, str] | None = None, hold: Hold = NO_HOLD) -> None:
-        chunks = self.gateway.stream(req, rid, key_name, meta, charge=hold.charge if hold is not NO_HOLD else None)
+                      meta: dict[str, str] | None = None, hold: Hold = NO_HOLD, session: str | None = None) -> None:
+        chunks = self.gateway.stream(req, rid, key_name, meta, session=session,
+                                     charge=hold.charge if hold is not NO_HOLD else None)
         try:
             first = await chunks.__anext__()
         except StopAsyncIteration:

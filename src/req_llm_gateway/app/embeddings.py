@@ -53,15 +53,17 @@ class Embeddings:
                 raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
             req = openai_embeddings.parse(raw, data, self.settings.default_provider)
             spec, key_name = state.get("api_key"), state.get("key_name", "")
-            provider = self.settings.aliases.get(req.provider, req.provider)
-            if spec is not None and not model_allowed(spec, provider, req.model):
-                raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+            router = self.gateway.router
+            provider, model = router.resolve(req.provider, req.model)
+            if spec is not None and not model_allowed(spec, provider, model):
+                raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
             if self.budgets is not None and key_name:  # embeddings make no output tokens: reserve one
-                holder[0] = await self.budgets.admit(key_name, None, provider, req.model,
+                holder[0] = await self.budgets.admit(key_name, None, provider, model,
                                                      estimate_prompt_tokens(len(raw)), 1, rid)
             hold = holder[0]
             meta = {"api": openai_embeddings.API, **(trace_context(scope) or {})}
             done = await self.gateway.embed(req, rid, key_name, meta,
+                                            session=router.session_of(scope["headers"], data.get("user")),
                                             charge=hold.charge if hold is not NO_HOLD else None)
             body = openai_embeddings.render(done.response, req, done.extension)
         except GatewayError as err:

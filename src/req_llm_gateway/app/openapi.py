@@ -22,7 +22,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
     text = {400: "Invalid request", 401: "Missing or wrong API key", 403: "The key may not use this model",
             404: "Unknown provider or model", 408: "The body arrived too slowly", 413: "Body too large",
             429: "Rate limited (see Retry-After)", 431: "Headers too large", 502: "The upstream failed",
-            503: "No provider available (circuit open) or rate limiter down", 504: "The upstream timed out"}
+            503: "The rate limiter is down (with RATE_LIMIT_FAIL_OPEN=false)", 504: "The upstream timed out"}
     return {str(s): {"description": text[s], "content": {"application/json": {"schema": _ERROR}}} for s in statuses}
 
 

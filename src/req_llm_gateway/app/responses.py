@@ -47,7 +47,7 @@ def error_body(err: GatewayError, detailed: bool, redact: Redactor) -> bytes:
 
 def encode_completion(c: Completion) -> bytes:
     """The upstream's own bytes when it sent OpenAI's format, with `x_req_llm` spliced in."""
-    raw = c.response.raw
+    raw: bytes | None = c.response.raw
     ext = c.extension
     if raw is not None:
         if ext is None:

@@ -50,17 +50,19 @@ class Responses:
             t_body = time.monotonic_ns()
             rr = ResponsesRequest.parse(raw, self.settings.default_provider)
             spec = state.get("api_key")
+            router = self.responses.gateway.router
             if spec is not None:
-                provider = self.settings.aliases.get(rr.provider, rr.provider)
-                if not model_allowed(spec, provider, rr.model):
-                    raise Forbidden(f"This API key may not use the model '{provider}:{rr.model}'.", param="model")
+                provider, model = router.resolve(rr.provider, rr.model)
+                if not model_allowed(spec, provider, model):
+                    raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
             key_name = state.get("key_name", "")
             meta = trace_context(scope)
+            session = router.session_of(scope["headers"], rr.body.get("user"))  # Codex sends `session-id`
             if rr.stream:
-                stream = await self.responses.stream(rr, rid, key_name, meta)
+                stream = await self.responses.stream(rr, rid, key_name, meta, session)
                 await self._relay(stream, rid, receive, send)
                 return
-            answer = await self.responses.complete(rr, rid, key_name, meta)
+            answer = await self.responses.complete(rr, rid, key_name, meta, session)
         except GatewayError as err:
             await self.send_error(send, err)
             return

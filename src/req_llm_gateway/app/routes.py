@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..gateway import Gateway
+from ..types import split_model as _split
 from .auth import model_allowed
 
 __all__ = ["health", "http_exception", "models_endpoint"]
@@ -26,10 +27,16 @@ def models_endpoint(gateway: Gateway):  # type: ignore[no-untyped-def]
     created = int(time.time())
 
     async def models(request: Request) -> Response:
-        """OpenAI's list shape: every configured provider's models, as `provider:model`; with a named
-        key, only the models that key may use."""
+        """OpenAI's list shape: the model groups by their names, then every configured provider's models,
+        as `provider:model`; with a named key, only the models that key may use."""
         spec = request.scope.get("state", {}).get("api_key")
-        data = [
+        router = gateway.router
+        groups = [
+            {"id": name, "object": "model", "created": created, "owned_by": "req-llm-gateway"}
+            for name in router.model_names()
+            if spec is None or model_allowed(spec, *router.resolve(*_split(name, gateway.settings.default_provider)))
+        ]
+        data = groups + [
             {"id": f"{name}:{model}", "object": "model", "created": created, "owned_by": name}
             for name, provider in sorted(gateway.providers.items())
             if provider.endpoint.configured

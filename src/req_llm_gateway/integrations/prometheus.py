@@ -15,7 +15,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, valu
 from prometheus_client.exposition import choose_encoder
 
 from ._events import Attachable, EXCEPTION, START, STOP, UPSTREAM_EXCEPTION, UPSTREAM_STOP, error_kind
+from ..events import CIRCUIT_STATE
 from ._labels import LabelGuard
+
+_CIRCUIT_VALUES = {"closed": 0, "open": 1, "half_open": 2}
 
 __all__ = ["DURATION_BUCKETS", "OVERHEAD_BUCKETS", "PrometheusMetrics", "TTFT_BUCKETS", "setup"]
 
@@ -113,11 +116,14 @@ class PrometheusMetrics(Attachable):
                                   pm, buckets=OVERHEAD_BUCKETS, registry=r)
         self.attempts = Counter("req_llm_gateway_upstream_attempts", "Calls to upstream providers, retries "
                                 "and fallbacks included, by outcome.", [*pm, "outcome"], registry=r)
+        self.circuit = Gauge("req_llm_gateway_circuit_state", "Circuit breaker state per deployment: 0 closed, "
+                             "1 open, 2 half-open.", pm, registry=r, multiprocess_mode="max")
         self._series: dict[tuple[str, str], _Series] = {}  # by label values: bounded by the guard
         self._fast: dict[tuple[str, str], _Series] = {}  # by raw names, only those labelled as themselves
         self._gauges: dict[str, Any] = {}
         self._dispatch = {START: self._start, STOP: self._stop, EXCEPTION: self._exception,
-                          UPSTREAM_STOP: self._attempt_ok, UPSTREAM_EXCEPTION: self._attempt_err}
+                          UPSTREAM_STOP: self._attempt_ok, UPSTREAM_EXCEPTION: self._attempt_err,
+                          CIRCUIT_STATE: self._circuit}
 
     # -- attaching ---------------------------------------------------------------------------------
 
@@ -177,7 +183,9 @@ class PrometheusMetrics(Attachable):
         self._gauge(metadata["provider"]).inc()
 
     def _stop(self, m: dict[str, Any], metadata: dict[str, Any]) -> None:
-        s = self._lookup(metadata, True)
+        # Labelled by the deployment that answered (a group or a fallback may differ from the model asked).
+        used = metadata.get("provider_used")
+        s = self._lookup({"provider": used, "model": metadata["model_used"]} if used else metadata, True)
         duration = m["duration"]
         (s.success or s.make("success")).inc()
         (s.duration or s.make("duration")).observe(duration / _NS_PER_MS)
@@ -210,6 +218,10 @@ class PrometheusMetrics(Attachable):
                 (s.overhead or s.make("overhead")).observe(max(0, m["duration"] - upstream) / _NS_PER_MS)
         s.exception(kind).inc()
         self._gauge(metadata["provider"]).dec()
+
+    def _circuit(self, _m: dict[str, Any], metadata: dict[str, Any]) -> None:
+        provider, model = self.guard.labels(metadata["provider"], metadata.get("model", ""), True)
+        self.circuit.labels(provider, model).set(_CIRCUIT_VALUES.get(metadata["state"], 0))
 
     def _attempt_ok(self, _m: dict[str, Any], metadata: dict[str, Any]) -> None:
         s = self._lookup(metadata, True)

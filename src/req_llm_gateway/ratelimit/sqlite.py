@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from ..config import sqlite_path as _sqlite_path
 from .limit import Decision, Limit, LimiterUnavailable
 
 __all__ = ["SqliteLimiter", "sqlite_path"]
@@ -31,11 +32,8 @@ _SWEEP_EVERY = 1024  # hits between sweeps of every key's expired entries
 
 
 def sqlite_path(url: str) -> str:
-    """`sqlite:///tmp/rl.db` -> `/tmp/rl.db`; `sqlite:///./rl.db` -> `./rl.db`."""
-    if not url.lower().startswith("sqlite:///"):
-        raise ValueError(f"a SQLite rate-limit store looks like sqlite:///path/to/file.db, got {url!r}")
-    rest = url[len("sqlite:///"):]
-    return rest if rest.startswith(".") else "/" + rest.lstrip("/")
+    """`sqlite:////tmp/rl.db` -> `/tmp/rl.db`; `sqlite:///rl.db` -> `rl.db` (config.sqlite_path's rule)."""
+    return _sqlite_path(url)[0]
 
 
 class SqliteLimiter:

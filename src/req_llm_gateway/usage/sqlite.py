@@ -6,7 +6,6 @@ so it stays exact. `sqlite:///./usage.db` is relative to the working directory, 
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import threading
 import time
@@ -14,9 +13,17 @@ from collections.abc import Callable
 from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
-from ._sql import SCHEMA_VERSION, SQLITE, WRITER_TTL, check_prefix, row_from_db, totals_from_db
+from ..config import sqlite_path
+from ._sql import (
+    SCHEMA_VERSION,
+    SQLITE,
+    WRITER_TTL,
+    check_prefix,
+    row_from_db,
+    totals_from_db,
+)
 from .store import UsageQuery, UsageRow
 
 __all__ = ["SqliteBackend", "parse_sqlite_url"]
@@ -28,13 +35,8 @@ _D = SQLITE
 def parse_sqlite_url(url: str) -> tuple[Path, str, float]:
     """`sqlite:///./usage.db?table_prefix=gw_&timeout=5` -> (Path("./usage.db"), "gw_", 5.0); `timeout` is
     how long a write waits for another process's lock (default 30 s) before the batch is retried later."""
-    parts = urlsplit(url)
-    if parts.scheme != "sqlite" or parts.netloc:
-        raise ValueError(f"a SQLite usage store is sqlite:///relative/path.db or sqlite:////absolute/path.db, got {url!r}")
-    path = parts.path[1:] if parts.path.startswith("/") else parts.path
-    if not path:
-        raise ValueError(f"the SQLite usage store URL {url!r} names no file")
-    query = parse_qs(parts.query)
+    path, raw_query = sqlite_path(url)  # the one sqlite:// rule (SQLAlchemy's), in config.py
+    query = parse_qs(raw_query)
     unknown = set(query) - {"table_prefix", "timeout"}
     if unknown:
         raise ValueError(f"unknown SQLite usage store options {sorted(unknown)}; known: table_prefix, timeout")
@@ -42,7 +44,7 @@ def parse_sqlite_url(url: str) -> tuple[Path, str, float]:
         timeout = float(query.get("timeout", ["30"])[0])
     except ValueError:
         raise ValueError(f"timeout in {url!r} must be seconds") from None
-    return Path(os.path.expanduser(path)), check_prefix(query.get("table_prefix", [""])[0]), timeout
+    return Path(path), check_prefix(query.get("table_prefix", [""])[0]), timeout
 
 
 def _dec_add(a: str | None, b: str | None) -> str:
