@@ -2,7 +2,7 @@
 
   memory store   CPU of admit + charge + settle for a key with a day budget and a team month budget, per
                  request, from time.thread_time_ns (the request path's own thread), minus a request without
-                 budgets (NO_HOLD), in one event loop
+                 budgets (nothing held), each through the `Reservation` the routes use, in one event loop
   redis store    commands per request from Redis' INFO commandstats (EVALSHA calls, and every command),
                  for the same request: one script call to admit, one to settle
 
@@ -27,6 +27,7 @@ from req_llm_gateway.budgets import (
     Budgets,
     BudgetStore,
     MemoryBudgetStore,
+    Reservation,
     open_budget_store,
 )
 from req_llm_gateway.budgets.config import BudgetPlan
@@ -53,9 +54,11 @@ def budgets(store: BudgetStore) -> Budgets:
 
 
 async def one(b: Budgets, key: str) -> None:
-    hold = await b.admit(key, None, "demo", "demo", 120, 256, "req")
-    hold.charge(Decimal("0.000123"))
-    await hold.settle()
+    """What a route does (app/chat.py): a Reservation around the request, admit, the cost charged, settle."""
+    async with Reservation(b) as budget:
+        await budget.admit(key, "demo", "demo", 360, 256, "req")  # 360 body bytes: a 128-token prompt estimate
+        if budget.charge is not None:
+            budget.charge(Decimal("0.000123"))
 
 
 async def cpu_per_request(b: Budgets, key: str, n: int) -> float:

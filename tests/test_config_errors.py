@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from req_llm_gateway.config import ConfigError, sqlite_path
+from req_llm_gateway.app import create_app
+from req_llm_gateway.checks import check_settings
+from req_llm_gateway.config import ConfigError, Settings, sqlite_path
 from tests.processes import ROOT, clean_env, free_port
 
 CASES = {
@@ -32,7 +34,12 @@ CASES = {
                          "REQ_LLM_GATEWAY_RATE_LIMIT_STORE: unknown store"),
     "routing_store": ("", {"REQ_LLM_GATEWAY_ROUTING_STORE": "etcd://x"}, "REQ_LLM_GATEWAY_ROUTING_STORE must be"),
     "circuit": ("", {"REQ_LLM_GATEWAY_CIRCUIT_FAILURE_RATE": "2"}, "REQ_LLM_GATEWAY_CIRCUIT_FAILURE_RATE must be"),
+    "team_budget": ('[teams.research]\nbudget = { usd = "20", window = "year" }\n', {},
+                    "[teams.research] budget window must be one of day, week, month, total, got 'year'"),
+    "budget_store": ('[keys.a]\nkey = "sk-a"\nbudget = { usd = "1", window = "day" }\n',
+                     {"REQ_LLM_GATEWAY_BUDGET_STORE": "etcd://x"}, "REQ_LLM_GATEWAY_BUDGET_STORE: unknown scheme"),
 }
+BUDGET_CASES = ("team_budget", "budget_store")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -50,6 +57,31 @@ def test_a_bad_setting_stops_serve_before_it_listens_with_one_line_naming_it(tmp
     assert "Traceback" not in proc.stderr + proc.stdout
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listening
+
+
+@pytest.mark.parametrize("case", BUDGET_CASES)
+def test_create_app_refuses_a_bad_budget_with_the_line_serve_prints(tmp_path: Path, case: str) -> None:
+    """Budgets are part of the one start-up check, so an app mounted elsewhere (or a worker) fails the same way."""
+    toml, env, message = CASES[case]
+    config = tmp_path / "gateway.toml"
+    config.write_text(toml)
+    settings = Settings.from_env({**env, "REQ_LLM_GATEWAY_CONFIG": str(config)})
+    with pytest.raises(ConfigError) as checked:
+        check_settings(settings)  # the one check serve, each worker and create_app run
+    with pytest.raises(ConfigError) as refused:
+        create_app(settings)
+    assert message in str(checked.value) and str(refused.value) == str(checked.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_workers_are_never_started_with_a_bad_budget(tmp_path: Path) -> None:
+    toml, _, message = CASES["team_budget"]
+    config = tmp_path / "gateway.toml"
+    config.write_text(toml)
+    proc = subprocess.run([sys.executable, "-m", "req_llm_gateway", "serve", "--port", str(free_port()),
+                           "--workers", "2", "--config", str(config)], env=clean_env({}), cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"req-llm-gateway: {message}"
 
 
 def test_sqlite_urls_follow_sqlalchemys_rule_for_every_store() -> None:

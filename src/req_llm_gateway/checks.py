@@ -1,5 +1,5 @@
 """The settings that other modules parse, checked once at start: rate-limit strings, price overrides,
-store URLs. `config.py` checks its own sections (fallbacks, model groups, numbers, flags) while it reads
+store URLs, budgets. `config.py` checks its own sections (fallbacks, model groups, numbers, flags) while it reads
 them; `serve` and `create_app` call `check_settings` before anything listens. Each failure is one
 `ConfigError` line naming the setting.
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .budgets import check_budgets
 from .config import PREFIX, ConfigError, Settings, sqlite_path
 from .pricing import Pricing
 from .ratelimit import LIMITERS, Limit
@@ -27,6 +28,7 @@ def check_settings(settings: Settings) -> None:
     Pricing(settings.file.get("prices"))  # raises PriceError (a ConfigError) naming the table
     _store(PREFIX + "USAGE_STORE", settings.usage_store, STORES)
     _store(PREFIX + "RATE_LIMIT_STORE", settings.rate_limit_store, LIMITERS)
+    check_budgets(settings)  # [keys.*] / [teams.*] budget tables and BUDGET_STORE
 
 
 def _limit(name: str, text: str) -> None:

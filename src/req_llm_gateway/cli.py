@@ -12,7 +12,6 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from .budgets import check_budgets
 from .checks import check_settings
 from .cli_usage import add_usage_command, usage_command
 from .config import PREFIX, SETTINGS_VAR, ConfigError, Settings
@@ -47,8 +46,7 @@ def serve(args: argparse.Namespace) -> int:
         os.environ[PREFIX + "CONFIG"] = os.path.abspath(args.config)
     try:
         settings = Settings.from_env()  # fail fast, before any worker starts, on a bad setting
-        check_settings(settings)
-        check_budgets(settings)
+        check_settings(settings)  # budgets included: the same checks as every worker's create_app
     except ConfigError as exc:
         print(f"req-llm-gateway: {exc}", file=sys.stderr)
         return 2

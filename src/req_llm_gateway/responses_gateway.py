@@ -20,7 +20,7 @@ from .apis._responses_render import Context, render
 from .apis._responses_stream import StreamTranslator
 from .apis.openai_responses import Bridged, ResponsesRequest, bridge
 from .errors import GatewayError, UpstreamError
-from .gateway import Gateway
+from .gateway import Charge, Gateway
 from .providers import openai_responses as passthrough
 from .providers._http import HttpProvider
 from .routing import Route, Target
@@ -100,7 +100,9 @@ class ResponsesGateway:
     # -- non-stream ------------------------------------------------------------------------------------------
 
     async def complete(self, rr: ResponsesRequest, rid: str, key_name: str = "",
-                       meta: Mapping[str, Any] | None = None, session: str | None = None) -> Answer:
+                       meta: Mapping[str, Any] | None = None, session: str | None = None,
+                       charge: Charge | None = None) -> Answer:
+        """Answer a non-stream request; `charge` receives the cost recorded in usage, on every path."""
         gw = self.gateway
         req = rr.routing_request()
         cache: dict[str, Bridged] = {}
@@ -125,13 +127,13 @@ class ResponsesGateway:
             gw._exception(meta_, t1 - start, t1 - t0, exc)
             tried = route.tried
             gw._record(tried.provider if tried else route.provider, tried.model if tried else req.model, False,
-                       None, None, t1 - start, key_name)
+                       None, None, t1 - start, key_name, charge)
             raise
         t1 = time.monotonic_ns()
         pid, model = used.deployment.provider, used.deployment.model
         answer.cost_usd = gw.pricing.cost(pid, model, answer.usage)
         answer.upstream_ns = t1 - t0
-        gw._record(pid, model, True, answer.usage, answer.cost_usd, t1 - start, key_name)
+        gw._record(pid, model, True, answer.usage, answer.cost_usd, t1 - start, key_name, charge)
         meta_.update(provider_used=pid, model_used=model, responses_mode=_mode(used),
                      dropped_tools=list(answer.dropped))
         gw._stop(meta_, time.monotonic_ns() - start, answer.usage, answer.cost_usd, t1 - t0,
@@ -141,8 +143,10 @@ class ResponsesGateway:
     # -- stream ----------------------------------------------------------------------------------------------
 
     async def stream(self, rr: ResponsesRequest, rid: str, key_name: str = "",
-                     meta: Mapping[str, Any] | None = None, session: str | None = None) -> ResponsesStream:
-        """Open the stream (retrying and falling back until its first bytes arrive); the events follow."""
+                     meta: Mapping[str, Any] | None = None, session: str | None = None,
+                     charge: Charge | None = None) -> ResponsesStream:
+        """Open the stream (retrying and falling back until its first bytes arrive); the events follow.
+        `charge` receives the cost recorded in usage when the stream ends, however it ends."""
         gw = self.gateway
         req = rr.routing_request()
         cache: dict[str, Bridged] = {}
@@ -167,15 +171,15 @@ class ResponsesGateway:
             gw._exception(meta_, duration, duration, exc)
             tried = route.tried
             gw._record(tried.provider if tried else route.provider, tried.model if tried else req.model, False,
-                       None, None, duration, key_name)
+                       None, None, duration, key_name, charge)
             raise
         meta_.update(provider_used=used.deployment.provider, model_used=used.deployment.model,
                      responses_mode=_mode(used),
                      dropped_tools=list(opened.dropped))
-        return ResponsesStream(opened.dropped, self._relay(opened, used, meta_, start, key_name), opened)
+        return ResponsesStream(opened.dropped, self._relay(opened, used, meta_, start, key_name, charge), opened)
 
     async def _relay(self, opened: _Opened, used: Target[ChatRequest], meta: dict[str, Any], start: int,
-                     key_name: str) -> AsyncGenerator[bytes, None]:
+                     key_name: str, charge: Charge | None) -> AsyncGenerator[bytes, None]:
         gw = self.gateway
         pid, model = used.deployment.provider, used.deployment.model
         ttft = time.monotonic_ns() - start
@@ -215,12 +219,12 @@ class ResponsesGateway:
             gw.router.settle(used, exc)  # the breaker's one verdict on this request
             gw._exception(meta, duration, upstream_ns, exc)
             usage = usage or (watch.usage if watch else translator.usage if translator else None)
-            gw._record(pid, model, False, usage, gw.pricing.cost(pid, model, usage), duration, key_name)
+            gw._record(pid, model, False, usage, gw.pricing.cost(pid, model, usage), duration, key_name, charge)
             raise
         gw.router.settle(used, None)
         duration = time.monotonic_ns() - start
         cost = gw.pricing.cost(pid, model, usage)
-        gw._record(pid, model, True, usage, cost, duration, key_name)
+        gw._record(pid, model, True, usage, cost, duration, key_name, charge)
         status = watch.status if watch is not None else translator.ctx.status(translator.finish_reason) \
             if translator is not None else None
         gw._stop(meta, duration, usage, cost, upstream_ns, [status] if status else [],

@@ -68,6 +68,12 @@ class ResponsesRequest:
             raise BadRequest(f"'model' names provider '{provider}' but no model.", param="model")
         return cls(provider, name, bool(stream), body, raw)
 
+    @property
+    def max_output_tokens(self) -> int | None:
+        """The output cap the client set (what a budget reserves for), or None."""
+        value = self.body.get("max_output_tokens")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
     def routing_request(self) -> ChatRequest:
         """The canonical request the router picks a provider for (no messages: only routing reads it)."""
         return ChatRequest(self.provider, self.model, [], self.stream)

@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         host_app.mount("/llm", create_app())                 # inside FastAPI / Starlette
     """
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
-    check_settings(settings)  # what other modules parse (limits, prices, store URLs), checked before use
+    check_settings(settings)  # what other modules parse (limits, prices, stores, budgets), checked before use
     http = HttpClient()
     providers = build_providers(settings, http)
     usage = open_store(settings.usage_store, settings.usage_flush_interval, settings.usage_journal_dir,
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             await http.close()
 
     chat = ChatCompletions(gateway, redact, budgets)
-    responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact)
+    responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact, budgets)
     # The model-call routes, dispatched by the fused hot path: registering one is one line here.
     model_routes: dict[str, ASGIApp] = {
         "/v1/chat/completions": chat,
@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         "/v1/embeddings": Embeddings(gateway, redact, budgets),
     }
     # Admission that needs only the key (`async admit(scope)`, fastpath.py); budgets need the parsed model
-    # and token estimate, so ChatCompletions reserves them itself.
+    # and token estimate, so the endpoints reserve them themselves.
     admission: Admission | None = None
     routes = [
         # Also in Starlette's router, which answers 405 for another method and serves CORS-less mounts alike.

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from ..budgets import NO_HOLD, Budgets, Hold, estimate_prompt_tokens
+from ..budgets import Budgets, Reservation
 from ..errors import BadRequest, Forbidden, GatewayError, PayloadTooLarge, RequestTimeout
 from ..gateway import Gateway
 from ..types import ChatRequest
@@ -97,13 +97,10 @@ class ChatCompletions:
         self.budgets = budgets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        holder = [NO_HOLD]
-        try:
-            await self._handle(scope, receive, send, holder)
-        finally:  # every path, cancellation included: the hold becomes the recorded cost
-            await holder[0].settle()
+        async with Reservation(self.budgets) as budget:  # settled on every path, cancellation included
+            await self._handle(scope, receive, send, budget)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, holder: list[Hold]) -> None:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
         try:
@@ -119,17 +116,13 @@ class ChatCompletions:
             provider, model = self.gateway.router.resolve(req.provider, req.model)
             if spec is not None and not model_allowed(spec, provider, model):
                 raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
-            if self.budgets is not None and key_name:
-                holder[0] = await self.budgets.admit(key_name, None, provider, model,
-                                                     estimate_prompt_tokens(len(body)), max_tokens(req.params), rid)
-            hold = holder[0]
-            charge = hold.charge if hold is not NO_HOLD else None
+            await budget.admit(key_name, provider, model, len(body), max_tokens(req.params), rid)
             meta = trace_context(scope)
             session = self.gateway.router.session_of(scope["headers"], data.get("user"))
             if req.stream:
-                await self._stream(req, rid, key_name, receive, send, meta, hold, session)
+                await self._stream(req, rid, key_name, receive, send, meta, budget, session)
                 return
-            completion = await self.gateway.complete(req, rid, key_name, meta, session=session, charge=charge)
+            completion = await self.gateway.complete(req, rid, key_name, meta, session=session, charge=budget.charge)
         except GatewayError as err:
             await self.send_error(send, err)
             return
@@ -143,16 +136,14 @@ class ChatCompletions:
         # The gateway's own time on this request: everything since the body arrived but the upstream wait.
         overhead_ms = (time.monotonic_ns() - t_body - completion.upstream_ns) / 1e6
         await send_bytes(send, 200, body, [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms),
-                                           *_header_list(hold.headers)])
+                                           *budget.header_list()])
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
-        headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
-        await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
+        await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), _header_list(err.headers()))
 
     async def _stream(self, req: ChatRequest, rid: str, key_name: str, receive: Receive, send: Send,
-                      meta: dict[str, str] | None = None, hold: Hold = NO_HOLD, session: str | None = None) -> None:
-        chunks = self.gateway.stream(req, rid, key_name, meta, session=session,
-                                     charge=hold.charge if hold is not NO_HOLD else None)
+                      meta: dict[str, str] | None, budget: Reservation, session: str | None = None) -> None:
+        chunks = self.gateway.stream(req, rid, key_name, meta, session=session, charge=budget.charge)
         try:
             first = await chunks.__anext__()
         except StopAsyncIteration:
@@ -160,8 +151,7 @@ class ChatCompletions:
         except GatewayError as err:  # nothing sent yet: a plain HTTP error
             await self.send_error(send, err)
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": SSE_HEADERS + _header_list(hold.headers) if hold.headers else SSE_HEADERS})
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + budget.header_list()})
         task = asyncio.current_task()
         assert task is not None
         state = {"done": False, "gone": False, "busy": False, "sent": 0}

@@ -12,7 +12,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from ..apis import openai_embeddings
-from ..budgets import NO_HOLD, Budgets, Hold, estimate_prompt_tokens
+from ..budgets import Budgets, Reservation
 from ..errors import BadRequest, Forbidden, GatewayError
 from ..gateway import Gateway
 from .auth import model_allowed
@@ -35,13 +35,10 @@ class Embeddings:
         self.budgets = budgets
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        holder = [NO_HOLD]
-        try:
-            await self._handle(scope, receive, send, holder)
-        finally:  # every path, cancellation included: the hold becomes the recorded cost
-            await holder[0].settle()
+        async with Reservation(self.budgets) as budget:  # settled on every path, cancellation included
+            await self._handle(scope, receive, send, budget)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, holder: list[Hold]) -> None:
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
         try:
@@ -57,14 +54,11 @@ class Embeddings:
             provider, model = router.resolve(req.provider, req.model)
             if spec is not None and not model_allowed(spec, provider, model):
                 raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
-            if self.budgets is not None and key_name:  # embeddings make no output tokens: reserve one
-                holder[0] = await self.budgets.admit(key_name, None, provider, model,
-                                                     estimate_prompt_tokens(len(raw)), 1, rid)
-            hold = holder[0]
+            await budget.admit(key_name, provider, model, len(raw), 1, rid)  # no output tokens: reserve one
             meta = {"api": openai_embeddings.API, **(trace_context(scope) or {})}
             done = await self.gateway.embed(req, rid, key_name, meta,
                                             session=router.session_of(scope["headers"], data.get("user")),
-                                            charge=hold.charge if hold is not NO_HOLD else None)
+                                            charge=budget.charge)
             body = openai_embeddings.render(done.response, req, done.extension)
         except GatewayError as err:
             headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
@@ -79,4 +73,4 @@ class Embeddings:
             return
         overhead_ms = (time.monotonic_ns() - t_body - done.upstream_ns) / 1e6
         await send_bytes(send, 200, body, [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms),
-                                           *((k.encode(), v.encode()) for k, v in hold.headers.items())])
+                                           *budget.header_list()])

@@ -1,6 +1,6 @@
 """`POST /v1/responses` (OpenAI Responses) as a plain ASGI endpoint, and the WebSocket handshake on the same
 path answered with `426 Upgrade Required`, which Codex takes as "use HTTP + SSE" for the rest of the session.
-Errors in OpenAI's shape; hosted tools a bridged provider could not take are named in `x-gateway-dropped-tools`.
+Budgets are reserved before dispatch and settled on every exit. Errors in OpenAI's shape; hosted tools a bridged provider could not take are named in `x-gateway-dropped-tools`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from ..apis.openai_responses import ResponsesRequest
+from ..budgets import Budgets, Reservation
 from ..errors import Forbidden, GatewayError
 from ..responses_gateway import ResponsesGateway, ResponsesStream
 from .auth import model_allowed
@@ -31,10 +32,11 @@ def _dropped_header(dropped: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
 
 
 class Responses:
-    model_call = True  # rate limits count this route (app/limits.py)
+    model_call = True  # rate limits and budgets count this route (app/limits.py)
 
-    def __init__(self, responses: ResponsesGateway, redact: Redactor) -> None:
+    def __init__(self, responses: ResponsesGateway, redact: Redactor, budgets: Budgets | None = None) -> None:
         self.responses = responses
+        self.budgets = budgets
         self.settings = responses.gateway.settings
         self.detailed = self.settings.error_verbosity == "detailed"
         self.redact = redact
@@ -43,26 +45,29 @@ class Responses:
         if scope["type"] == "websocket":
             await websocket_refusal(scope, receive, send)
             return
+        async with Reservation(self.budgets) as budget:  # settled on every path, cancellation included
+            await self._handle(scope, receive, send, budget)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
         try:
             raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             t_body = time.monotonic_ns()
             rr = ResponsesRequest.parse(raw, self.settings.default_provider)
-            spec = state.get("api_key")
+            spec, key_name = state.get("api_key"), state.get("key_name", "")
             router = self.responses.gateway.router
-            if spec is not None:
-                provider, model = router.resolve(rr.provider, rr.model)
-                if not model_allowed(spec, provider, model):
-                    raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
-            key_name = state.get("key_name", "")
+            provider, model = router.resolve(rr.provider, rr.model)
+            if spec is not None and not model_allowed(spec, provider, model):
+                raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
+            await budget.admit(key_name, provider, model, len(raw), rr.max_output_tokens, rid)
             meta = trace_context(scope)
             session = router.session_of(scope["headers"], rr.body.get("user"))  # Codex sends `session-id`
             if rr.stream:
-                stream = await self.responses.stream(rr, rid, key_name, meta, session)
-                await self._relay(stream, rid, receive, send)
+                stream = await self.responses.stream(rr, rid, key_name, meta, session, budget.charge)
+                await self._relay(stream, rid, receive, send, budget.header_list())
                 return
-            answer = await self.responses.complete(rr, rid, key_name, meta, session)
+            answer = await self.responses.complete(rr, rid, key_name, meta, session, budget.charge)
         except GatewayError as err:
             await self.send_error(send, err)
             return
@@ -73,16 +78,18 @@ class Responses:
             await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
             return
         overhead_ms = (time.monotonic_ns() - t_body - answer.upstream_ns) / 1e6
-        headers = [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms), *_dropped_header(answer.dropped)]
+        headers = [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms), *_dropped_header(answer.dropped),
+                   *budget.header_list()]
         await send_bytes(send, 200, answer.body, headers)
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
         headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
         await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
 
-    async def _relay(self, stream: ResponsesStream, rid: str, receive: Receive, send: Send) -> None:
+    async def _relay(self, stream: ResponsesStream, rid: str, receive: Receive, send: Send,
+                     headers: list[tuple[bytes, bytes]]) -> None:
         await send({"type": "http.response.start", "status": 200,
-                    "headers": SSE_HEADERS + _dropped_header(stream.dropped)})
+                    "headers": SSE_HEADERS + _dropped_header(stream.dropped) + headers})
         task = asyncio.current_task()
         assert task is not None
         gone = asyncio.Event()

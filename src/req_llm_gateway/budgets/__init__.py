@@ -1,7 +1,8 @@
 """Spend budgets per key, per team and per model, reserved before dispatch and settled after (docs/budgets.md).
 
     budgets = open_budgets(settings, pricing, usage)   # None when no budget is configured
-    hold = await budgets.admit(key, team, provider, model, prompt_tokens, max_tokens, request_id)
+    async with Reservation(budgets) as budget:         # what a route does: admit, then settle on every exit
+        await budget.admit(key, provider, model, len(body), max_tokens, request_id)
 
 Stores are chosen like the others: Redis when the rate-limit store is Redis, else the usage database
 (SQLite or PostgreSQL), else memory; `REQ_LLM_GATEWAY_BUDGET_STORE` names one explicitly.
@@ -14,11 +15,12 @@ from ..pricing import Pricing
 from ..usage.store import UsageStore
 from .admission import NO_HOLD, Budgets, BudgetStatus, Hold, estimate_prompt_tokens
 from .config import BudgetPlan, BudgetSpec, from_units, to_units
+from .reservation import Reservation
 from .store import BudgetStore, BudgetStoreUnavailable, MemoryBudgetStore
 
 __all__ = [
     "NO_HOLD", "BudgetPlan", "BudgetSpec", "BudgetStatus", "BudgetStore", "BudgetStoreUnavailable", "Budgets",
-    "Hold", "MemoryBudgetStore", "check_budgets", "estimate_prompt_tokens", "from_units", "open_budget_store",
+    "Hold", "MemoryBudgetStore", "Reservation", "check_budgets", "estimate_prompt_tokens", "from_units", "open_budget_store",
     "open_budgets", "to_units",
 ]
 
