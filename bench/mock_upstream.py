@@ -1,8 +1,8 @@
 """A fast mock OpenAI upstream: a raw asyncio protocol server (uvloop when present) with keep-alive.
 
-Answers POST .../chat/completions with canned JSON or an SSE stream; for the other APIs' cells,
-POST .../embeddings (one canned 1536-value embedding, base64, as the OpenAI SDK asks by default),
-.../responses (OpenAI Responses, JSON or SSE) and .../messages (Anthropic, JSON or SSE); GET /_bench/config?latency_ms=&chunks=
+Answers POST .../chat/completions (OpenAI) and POST /v1/messages (Anthropic) with canned JSON or an SSE
+stream, POST .../embeddings with one canned 1536-value embedding (base64, as the OpenAI SDK asks by
+default); GET /_bench/config?latency_ms=&chunks=
 &chunk_interval_ms= retunes it at run time, GET /_bench/stats counts what it served.
 """
 
@@ -78,36 +78,41 @@ def stream_events(chunks: int, include_usage: bool) -> list[bytes]:
     return events
 
 
-def _json(obj: object) -> bytes:
-    return _http("200 OK", b"application/json", json.dumps(obj, separators=(",", ":")).encode())
-
-
-_MESSAGE = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
-            "content": [{"type": "text", "text": "tok " * 20}], "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": 24, "output_tokens": 20}}
-_MESSAGES = _json(_MESSAGE)
-
-
 def _event(name: str, obj: object) -> bytes:
     data = b"event: %s\ndata: %s\n\n" % (name.encode(), json.dumps(obj, separators=(",", ":")).encode())
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
+_MESSAGE_USAGE = {"input_tokens": 24, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                  "output_tokens": 20}
+
+
 def message_events(chunks: int) -> list[bytes]:
-    """Anthropic's stream: message_start, `chunks` text deltas, message_delta (usage), message_stop."""
-    start = {**_MESSAGE, "content": [], "stop_reason": None, "usage": {"input_tokens": 24, "output_tokens": 1}}
+    """An Anthropic Messages stream: message_start, one text block of `chunks` deltas, message_delta/stop."""
+    start = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench", "content": [],
+             "stop_reason": None, "stop_sequence": None, "usage": {**_MESSAGE_USAGE, "output_tokens": 1}}
     events = [_event("message_start", {"type": "message_start", "message": start}),
               _event("content_block_start", {"type": "content_block_start", "index": 0,
                                              "content_block": {"type": "text", "text": ""}})]
-    events += [_event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                              "delta": {"type": "text_delta", "text": "tok "}}) for _ in range(chunks)]
+    for i in range(chunks):
+        delta = {"type": "text_delta", "text": "tok" if i == 0 else " tok"}
+        events.append(_event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}))
     events += [_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
                _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                                                                           "stop_sequence": None},
-                                        "usage": {"output_tokens": 20}})]
+                                        "stop_sequence": None}, "usage": {"output_tokens": 20}})]
     stop = b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
     events.append(b"%x\r\n%s\r\n0\r\n\r\n" % (len(stop), stop))
     return events
+
+
+def _message_body() -> bytes:
+    body = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-bench",
+            "content": [{"type": "text", "text": " ".join(["tok"] * 20)}], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": _MESSAGE_USAGE}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+_MESSAGE_RESPONSE = _http("200 OK", b"application/json", _message_body())
 
 
 def _embeddings_body() -> bytes:
@@ -153,7 +158,7 @@ _NOT_FOUND = _http("404 Not Found", b"application/json", b'{"error":{"message":"
 class MockProtocol(asyncio.Protocol):
     """One keep-alive connection: parse requests (Content-Length or chunked bodies), answer in order."""
 
-    def __init__(self, settings: Settings, cache: dict[tuple[int, bool, bool], list[bytes]]) -> None:
+    def __init__(self, settings: Settings, cache: dict[tuple[int, bool], list[bytes]]) -> None:
         self.s = settings
         self.cache = cache
         self.buf = b""
@@ -209,13 +214,17 @@ class MockProtocol(asyncio.Protocol):
                 self.s.served["json"] += 1
                 self.later(self.s.latency_ms, _JSON_RESPONSE, close)
             return
-        if method == b"POST" and path.endswith(("/embeddings", "/messages")):
-            self.s.served["json"] += 1
-            if path.endswith("/messages") and _STREAM_RE.search(body):
+        if method == b"POST" and path.endswith("/v1/messages"):
+            if _STREAM_RE.search(body):
+                self.s.served["stream"] += 1
                 self.start_stream(False, close, anthropic=True)
-                return
-            answer = _EMBEDDINGS_RESPONSE if path.endswith("/embeddings") else _MESSAGES
-            self.later(self.s.latency_ms, answer, close)
+            else:
+                self.s.served["json"] += 1
+                self.later(self.s.latency_ms, _MESSAGE_RESPONSE, close)
+            return
+        if method == b"POST" and path.endswith("/embeddings"):
+            self.s.served["json"] += 1
+            self.later(self.s.latency_ms, _EMBEDDINGS_RESPONSE, close)
             return
         self.s.served["other"] += 1
         self.write(self.control(path, target), close)
@@ -244,10 +253,10 @@ class MockProtocol(asyncio.Protocol):
             self.write(data, close)
 
     def start_stream(self, include_usage: bool, close: bool, anthropic: bool = False) -> None:
-        key = (self.s.chunks, include_usage, anthropic)
+        key = (self.s.chunks, include_usage) if not anthropic else (-self.s.chunks, False)
         events = self.cache.get(key)
         if events is None:
-            events = self.cache[key] = message_events(self.s.chunks) if anthropic else stream_events(*key[:2])
+            events = self.cache[key] = message_events(self.s.chunks) if anthropic else stream_events(*key)
         parts = [_STREAM_HEAD + events[0], *events[1:]]
         interval = self.s.chunk_interval_ms / 1000
         if interval <= 0:
@@ -301,7 +310,7 @@ def _dechunk(buf: bytes, pos: int) -> tuple[bytes, int] | None:
 
 
 async def serve(host: str, port: int, settings: Settings) -> None:
-    cache: dict[tuple[int, bool, bool], list[bytes]] = {}
+    cache: dict[tuple[int, bool], list[bytes]] = {}
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: MockProtocol(settings, cache), host, port, backlog=4096, reuse_address=True)
     print(f"mock upstream on http://{host}:{port}/v1", flush=True)

@@ -87,7 +87,10 @@ async def messages(request: Request) -> Response:
             400, "invalid_request_error", "There was an issue with your request body: invalid JSON"
         )
     try:
-        wire.validate(body, request.headers["anthropic-version"])
+        if _beta(request):
+            wire.validate_beta(body)
+        else:
+            wire.validate(body, request.headers["anthropic-version"])
     except wire.RequestInvalid as exc:
         return error(400, "invalid_request_error", str(exc))
     model = body["model"]
@@ -114,6 +117,30 @@ async def messages(request: Request) -> Response:
     return JSONResponse(wire.message(reply, **ids), headers=headers)
 
 
+def _beta(request: Request) -> bool:
+    """A beta request (`anthropic-beta` or `?beta=true`, as Claude Code sends): the beta API's
+    fields (context_management, output_config.effort, adaptive thinking, ...) are accepted."""
+    return bool(request.headers.get("anthropic-beta")) or request.query_params.get("beta") == "true"
+
+
+async def count_tokens(request: Request) -> Response:
+    """`POST /v1/messages/count_tokens`: the prompt's word count, as the replies' usage counts it."""
+    if (denied := _denied(request)) is not None:
+        return denied
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return error(400, "invalid_request_error", "There was an issue with your request body: invalid JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body.get("messages"):
+        return error(400, "invalid_request_error", "messages: Field required")
+    script = Script.from_model(body["model"])
+    if script.status is not None:
+        return scripted(script.status, body["model"])
+    body.setdefault("max_tokens", 1)
+    reply = reply_to(wire.conversation_from(body), script)
+    return JSONResponse({"input_tokens": reply.usage.prompt})
+
+
 def _sse_events(payloads: list[dict[str, Any]], script: Script) -> list[bytes]:
     events = [sse(p, p["type"]) for p in payloads]
     if script.malformed:
@@ -129,4 +156,7 @@ def _sse_events(payloads: list[dict[str, Any]], script: Script) -> list[bytes]:
 
 def create_app() -> Starlette:
     """The fake Anthropic API; `ANTHROPIC_BASE_URL=<server.url>` (no `/v1`)."""
-    return fake_app([Route("/v1/messages", messages, methods=["POST"])])
+    return fake_app([
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+    ])

@@ -66,6 +66,18 @@ def validate(body: Any, version: str) -> None:
     _check_tool_pairs(body["messages"])
 
 
+def validate_beta(body: Any) -> None:
+    """A beta request: the required fields and the tool pairing; newer beta fields pass."""
+    if not isinstance(body, dict):
+        raise RequestInvalid("Input should be a valid dictionary")
+    for key, kind in (("model", str), ("max_tokens", int), ("messages", list)):
+        if not isinstance(body.get(key), kind):
+            raise RequestInvalid(f"{key}: Field required")
+    if not body["messages"]:
+        raise RequestInvalid("messages: at least one message is required")
+    _check_tool_pairs(body["messages"])
+
+
 def _blocks(message: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     content = message.get("content")
     return [b for b in content if b.get("type") == kind] if isinstance(content, list) else []

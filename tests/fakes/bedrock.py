@@ -10,6 +10,7 @@ Replies and token counts: `conversation.py`; model-name scripting: `script.py`.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -19,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import anthropic_wire, eventstream
 from . import bedrock_wire as wire
-from . import eventstream
 from .bedrock_schema import ValidationFailed, validate
 from .conversation import reply_to
 from .embeddings import native_size, tokens, vector
@@ -130,6 +131,44 @@ async def converse(request: Request) -> Response:
     )
 
 
+async def invoke_anthropic(request: Request) -> Response:
+    """InvokeModel / InvokeModelWithResponseStream with Anthropic's Bedrock body
+    (`anthropic_version: bedrock-2023-05-31`, no `model` or `stream`); the stream's `chunk` frames
+    carry Anthropic's events, base64-encoded."""
+    streaming = request.url.path.endswith("/invoke-with-response-stream")
+    raw = await request.body()
+    if (denied := _denied(request, raw)) is not None:
+        return denied
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return error(400, "SerializationException", "Unexpected content in request body")
+    model_id = request.path_params["model_id"]
+    if body.get("anthropic_version") != "bedrock-2023-05-31":
+        return error(400, "ValidationException", "anthropic_version: bedrock-2023-05-31 is required")
+    extra = sorted(k for k in ("model", "stream") if k in body)
+    if extra:
+        return error(400, "ValidationException", f"extraneous key [{extra[0]}] is not permitted")
+    full = {**{k: v for k, v in body.items() if k not in ("anthropic_version", "anthropic_beta")}, "model": model_id}
+    try:
+        anthropic_wire.validate_beta(full)
+    except anthropic_wire.RequestInvalid as exc:
+        return error(400, "ValidationException", str(exc))
+    script = Script.from_model(model_id)
+    await before_answer(request, script)
+    if script.status is not None:
+        code, message = _SCRIPTED.get(script.status, ("InternalServerException", f"Scripted {script.status}."))
+        return error(script.status, code, message)
+    reply = reply_to(anthropic_wire.conversation_from(full), script)
+    ids = {"ident": f"msg_bdrk_{uuid.uuid4().hex[:20]}", "model": model_id, "tool_id": f"toolu_bdrk_{uuid.uuid4().hex[:16]}"}
+    headers = {"x-amzn-requestid": str(uuid.uuid4())}
+    if streaming:
+        frames = [eventstream.event("chunk", {"bytes": base64.b64encode(json.dumps(e).encode()).decode()})
+                  for e in anthropic_wire.events(reply, **ids)]
+        return stream_for(script, frames, media_type="application/vnd.amazon.eventstream", headers=headers)
+    return JSONResponse(anthropic_wire.message(reply, **ids), headers=headers)
+
+
 def _frames(events: list[tuple[str, dict[str, object]]], script: Script) -> list[bytes]:
     frames = [eventstream.event(kind, payload) for kind, payload in events]
     if script.malformed:
@@ -217,12 +256,20 @@ async def invoke(request: Request) -> Response:
     return JSONResponse(answer, headers=headers)
 
 
+async def invoke_any(request: Request) -> Response:
+    """InvokeModel: Anthropic models take the Messages body, the others are embedding models."""
+    if "anthropic." in request.path_params["model_id"]:
+        return await invoke_anthropic(request)
+    return await invoke(request)
+
+
 def create_app() -> Starlette:
     """The fake Bedrock Runtime; `endpoint_url=<server.url>`."""
     return fake_app(
         [
             Route("/model/{model_id:path}/converse", converse, methods=["POST"]),
             Route("/model/{model_id:path}/converse-stream", converse, methods=["POST"]),
-            Route("/model/{model_id:path}/invoke", invoke, methods=["POST"]),
+            Route("/model/{model_id:path}/invoke", invoke_any, methods=["POST"]),
+            Route("/model/{model_id:path}/invoke-with-response-stream", invoke_anthropic, methods=["POST"]),
         ]
     )

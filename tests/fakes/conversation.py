@@ -130,11 +130,17 @@ def reply_to(conv: Conversation, script: Script) -> Reply:
     """Answer `conv` deterministically (rules in the module docstring)."""
     last = conv.turns[-1] if conv.turns else None
     user_text = last_user_text(conv)
-    tool = _tool_to_call(conv, last)
+    tool = None if script.no_tools else _tool_to_call(conv, last, script.tool)
     finish: Finish = "stop"
     matched: str | None = None
     if tool is not None:
-        made = ToolCall(tool.name, _as_object(example_for(tool.parameters, user_text)))
+        schema = tool.parameters
+        if script.tool and isinstance(schema, Mapping):  # only the required fields
+            required = set(schema.get("required") or ())
+            props = {k: v for k, v in (schema.get("properties") or {}).items() if k in required}
+            schema = {**schema, "properties": props}
+        text_for_args = last.texts[-1] if script.tool and last is not None and last.texts else user_text
+        made = ToolCall(tool.name, _as_object(example_for(schema, text_for_args)))
         call: ToolCall | None = made
         text, out_words, finish = None, words(made.arguments_json), "tool_calls"
     else:
@@ -150,9 +156,11 @@ def reply_to(conv: Conversation, script: Script) -> Reply:
     return Reply(text, call, finish, usage, matched, REASONING_TEXT if thinking else None)
 
 
-def _tool_to_call(conv: Conversation, last: Turn | None) -> Tool | None:
+def _tool_to_call(conv: Conversation, last: Turn | None, only: str | None = None) -> Tool | None:
     if not conv.tools or conv.tool_choice == "none" or last is None or last.role != "user":
         return None
+    if only is not None:
+        return next((t for t in conv.tools if t.name.lower() == only), None)
     named = [t for t in conv.tools if t.name == conv.tool_choice]
     return named[0] if named else conv.tools[0]
 

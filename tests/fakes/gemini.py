@@ -107,6 +107,8 @@ def scripted(status: int, model: str) -> Response:
 
 async def models_call(request: Request) -> Response:
     model, _, method = request.path_params["target"].rpartition(":")
+    if method == "countTokens" and model:
+        return await _count_tokens(request, model)
     if method not in ("generateContent", "streamGenerateContent", "batchEmbedContents") or not model:
         return error(404, "NOT_FOUND", f"Method not found: {method}")
     if (denied := _denied(request)) is not None:
@@ -140,6 +142,26 @@ async def models_call(request: Request) -> Response:
         return Response(MALFORMED, media_type="application/json")
     body = wire.response(reply, show_thoughts=thoughts, model=model, response_id=response_id)
     return JSONResponse(body)
+
+
+async def _count_tokens(request: Request, model: str) -> Response:
+    """`models/{m}:countTokens` with `contents` or a whole `generateContentRequest`."""
+    if (denied := _denied(request)) is not None:
+        return denied
+    try:
+        body = json.loads(await request.body())
+        inner = body.get("generateContentRequest") or {"contents": body.get("contents")}
+        inner = {k: v for k, v in inner.items() if k != "model"}
+        wire.validate(inner)
+    except ValueError:
+        return error(400, "INVALID_ARGUMENT", "Invalid JSON payload received. Unexpected token.")
+    except PayloadInvalid as exc:
+        return _invalid(exc)
+    script = Script.from_model(model)
+    if script.status is not None:
+        return scripted(script.status, model)
+    usage = reply_to(wire.conversation_from(inner), script).usage
+    return JSONResponse({"totalTokens": usage.prompt})
 
 
 def _stream(request: Request, script: Script, chunks: list[dict[str, Any]]) -> Response:

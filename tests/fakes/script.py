@@ -15,6 +15,8 @@ Markers may appear anywhere in the model name, separated by non-alphanumerics, a
 | `cached`      | report half the prompt tokens (rounded down) as read from cache        |
 | `cache-write` | report half the uncached prompt tokens as written to cache             |
 | `reasoning`   | the model "thinks": report `REASONING_TOKENS` reasoning tokens         |
+| `no-tools`    | never call a tool, whatever the request offers                         |
+| `tool-NAME`   | call only the tool named NAME (any case), filling its required fields  |
 | `fixed-ids`   | ids and times derived from the request (byte-comparable answers)       |
 """
 
@@ -32,6 +34,7 @@ _FLAGS = (
     "cached",
     "cache-write",
     "reasoning",
+    "no-tools",
     "fixed-ids",
 )
 
@@ -54,6 +57,8 @@ class Script:
     cached: bool = False
     cache_write: bool = False
     reasoning: bool = False
+    no_tools: bool = False
+    tool: str | None = None
     fixed_ids: bool = False
 
     @classmethod
@@ -62,7 +67,9 @@ class Script:
         status = re.search(r"(?<![A-Za-z0-9])status-(\d{3})(?![0-9])", model)
         slow = re.search(r"(?<![A-Za-z0-9])slow-(\d+)(?![0-9])", model)
         flags = {flag.replace("-", "_"): _has(model, flag) for flag in _FLAGS}
+        tool = re.search(r"(?<![A-Za-z0-9])tool-([A-Za-z]+)", model)
         return cls(
+            tool=tool.group(1).lower() if tool else None,
             status=int(status.group(1)) if status else None,
             slow_ms=int(slow.group(1)) if slow else 0,
             **flags,

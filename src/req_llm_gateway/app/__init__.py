@@ -25,12 +25,15 @@ from ..ratelimit import open_limiter
 from ..responses_gateway import ResponsesGateway
 from ..routing import Router
 from ..usage import open_store
+from .anthropic_shape import AnthropicErrorShape
 from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
+from .count_tokens import CountTokens
 from .embeddings import Embeddings
 from .fastpath import Admission, FastPath
 from .hygiene import server_error
 from .limits import TokenMeter, model_call_paths, token_limits
+from .messages import Messages
 from .observability import metrics_endpoint, setup_observability
 from .openapi import openapi_endpoint
 from .readiness import Readiness, health_endpoint
@@ -53,8 +56,8 @@ class GatewayApp(Starlette):
     fast_path: Any  # (inner app) -> FastPath, set by create_app
 
     def build_middleware_stack(self) -> ASGIApp:
-        fast: ASGIApp = self.fast_path(super().build_middleware_stack())
-        return fast
+        # Anthropic's routes answer errors in Anthropic's shape, whoever rendered them (anthropic_shape.py).
+        return AnthropicErrorShape(self.fast_path(super().build_middleware_stack()))
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
@@ -112,6 +115,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         "/chat/completions": chat,
         "/v1/responses": responses,
         "/v1/embeddings": Embeddings(gateway, redact, budgets),
+        "/v1/messages": Messages(gateway, redact, budgets=budgets),
+        "/v1/messages/count_tokens": CountTokens(gateway, redact),
     }
     # Admission that needs only the key (`async admit(scope)`, fastpath.py); budgets need the parsed model
     # and token estimate, so the endpoints reserve them themselves.

@@ -33,13 +33,17 @@ def route_path(scope: Scope) -> str:
 
 
 def bearer_token(scope: Scope) -> bytes | None:
-    """The token of `Authorization: Bearer <token>`, or None when there is none."""
+    """The token of `Authorization: Bearer <token>`, else of `x-api-key` (as Anthropic's clients send
+    it), or None when there is none."""
+    api_key = None
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = value.partition(b" ")
             token = token.strip()
             return token if scheme.lower() == b"bearer" and token else None
-    return None
+        if name == b"x-api-key":
+            api_key = value.strip() or None
+    return api_key
 
 
 class KeyRing:

@@ -182,12 +182,51 @@ _RESPONSES = {
     },
 }
 
+def _anthropic_errors(*statuses: int) -> dict[str, Any]:
+    out = _errors(*statuses)
+    for value in out.values():
+        value["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/AnthropicError"}}}
+    return out
+
+
+_MESSAGES_BODY = {"type": "object", "required": ["model", "messages"], "additionalProperties": True, "properties": {
+    "model": {"type": "string", "minLength": 1, "examples": ["claude-sonnet-4-5", "openai:gpt-4.1"]},
+    "messages": {"type": "array", "items": {"type": "object"}}, "stream": {"type": "boolean"},
+    "max_tokens": {"type": "integer", "minimum": 1}}}
+_MESSAGES = {
+    "summary": "Create a message (Anthropic Messages API, as Claude Code sends it): passed through to Anthropic "
+               "(and to Claude on Bedrock as InvokeModel), translated for every other provider",
+    "operationId": "createMessage",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": _MESSAGES_BODY}}},
+    "responses": {
+        "200": {"description": "A `message` object, or with `stream: true` Anthropic's named SSE events",
+                "headers": _RATE_HEADERS,
+                "content": {"application/json": {"schema": _JSON_OBJECT}, "text/event-stream": {"schema": _SSE_EVENT}}},
+        **_anthropic_errors(400, 401, 403, 404, 408, 413, 429, 431, 502, 503, 504),
+    },
+}
+_COUNT_TOKENS = {
+    "summary": "Count a Messages body's input tokens: Anthropic's counter, Gemini's, else a local estimate that "
+               "errs high",
+    "operationId": "countMessageTokens",
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        **_MESSAGES_BODY, "properties": {k: v for k, v in _MESSAGES_BODY["properties"].items()  # type: ignore[attr-defined]
+                                         if k in ("model", "messages")}}}}},
+    "responses": {
+        "200": {"description": "The count", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["input_tokens"], "properties": {"input_tokens": {"type": "integer"}}}}}},
+        **_anthropic_errors(400, 401, 403, 404, 408, 413, 429, 431, 502, 503, 504),
+    },
+}
+
 # path -> (method, operation, protected by keys)
 _OPERATIONS: dict[str, tuple[str, dict[str, Any], bool]] = {
     "/v1/chat/completions": ("post", _CHAT, True),
     "/chat/completions": ("post", {**_CHAT, "operationId": "createChatCompletionUnversioned"}, True),
     "/v1/embeddings": ("post", _EMBEDDINGS, True),
     "/v1/responses": ("post", _RESPONSES, True),
+    "/v1/messages": ("post", _MESSAGES, True),
+    "/v1/messages/count_tokens": ("post", _COUNT_TOKENS, True),
     "/v1/models": ("get", {
         "summary": "The models of every configured provider, as `provider:model`", "operationId": "listModels",
         "responses": {"200": {"description": "OpenAI's list shape", "content": {"application/json": {"schema": {
@@ -242,6 +281,10 @@ def openapi_document(paths: Iterable[str], settings: Settings, version: str) -> 
         "paths": out,
         "components": {"schemas": {"ChatRequest": _CHAT_REQUEST, "Message": _MESSAGE, "ChatCompletion": _COMPLETION,
                                    "ChatCompletionChunk": _CHUNK,
+                                   "AnthropicError": {"type": "object", "required": ["type", "error"], "properties": {
+                                       "type": {"const": "error"}, "error": {
+                                           "type": "object", "required": ["type", "message"], "properties": {
+                                               "type": {"type": "string"}, "message": {"type": "string"}}}}},
                                    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                                        "type": "object", "required": ["message", "type", "code"], "properties": {
                                            "message": {"type": "string"}, "type": {"type": "string"},

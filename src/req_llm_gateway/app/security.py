@@ -24,5 +24,6 @@ def cors(settings: Settings) -> Callable[[ASGIApp], ASGIApp] | None:
         return None
     return partial(
         CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["authorization", "content-type", "x-request-id"], expose_headers=EXPOSED, max_age=600,
+        allow_headers=["authorization", "content-type", "x-request-id", "x-api-key", "anthropic-version", "anthropic-beta"],
+        expose_headers=EXPOSED, max_age=600,
     )
