@@ -81,7 +81,8 @@ class Plan:
 
     def bedrock(self, target: Target[ChatRequest]) -> Any:
         """The InvokeModel request for Claude on Bedrock (the Anthropic body, minus model and stream)."""
-        from ..providers import bedrock_native  # botocore (the bedrock extra): only once Bedrock is used
+        # botocore (the bedrock extra) is imported only once Bedrock is used
+        from ..providers import bedrock_native
 
         payload = bedrock_native.body(self.req.raw, "stream" in self.req.body, bedrock_native.betas_of(self.headers))
         return bedrock_native.request(target.provider, target.req.model, payload, self.req.stream)
