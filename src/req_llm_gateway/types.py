@@ -14,7 +14,7 @@ import orjson
 
 from .errors import BadRequest
 
-__all__ = ["ChatChunk", "ChatRequest", "ClientBody", "ChatResponse", "Json", "Usage", "split_model"]
+__all__ = ["ChatChunk", "ChatRequest", "ChatResponse", "ClientBody", "Json", "Usage", "split_model"]
 
 Json = dict[str, Any]
 
