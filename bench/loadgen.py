@@ -13,17 +13,20 @@ from pathlib import Path
 import aiohttp
 
 BENCH_DIR = Path(__file__).resolve().parent
+CHAT_PATH = "/v1/chat/completions"
 
 
 def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, body_file: Path, concurrency: int, duration_s: float, cpus: str, key: str) -> dict[str, float]:
+def run_wrk(url: str, body_file: Path, concurrency: int, duration_s: float, cpus: str, key: str,
+            headers: dict[str, str] | None = None, path: str = CHAT_PATH) -> dict[str, float]:
     """One wrk run (one thread: the load core is one core); returns the BENCH_JSON figures."""
     cmd = (["taskset", "-c", cpus] if cpus else []) + [
         "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration_s))}s", "--timeout", "30s",
-        "-s", str(BENCH_DIR / "post.lua"), url + "/v1/chat/completions", "--", str(body_file), key,
+        "-s", str(BENCH_DIR / "post.lua"), url + path, "--", str(body_file), key,
+        *(f"{k}: {v}" for k, v in (headers or {}).items()),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 60)
     for line in out.stdout.splitlines():
@@ -46,19 +49,26 @@ class StreamStats:
 
 
 async def _one_stream(session: aiohttp.ClientSession, url: str, body: bytes, chunks: int,
-                      key: str) -> tuple[float, float, bool]:
+                      key: str, headers: dict[str, str] | None = None) -> tuple[float, float, bool]:
     t0 = time.perf_counter()
     ttft = -1.0
     content = 0
     usage = done = False
+    events = 0
     async with session.post(url, data=body, headers={"Content-Type": "application/json",
-                                                     "Authorization": f"Bearer {key}"}) as r:
+                                                     "Authorization": f"Bearer {key}", **(headers or {})}) as r:
         if r.status != 200:
             raise RuntimeError(f"HTTP {r.status}: {(await r.read())[:200]!r}")
+        chat = url.endswith(CHAT_PATH)
         async for line in r.content:
             if not line.startswith(b"data:"):
                 continue
             data = line[5:].strip()
+            events += 1
+            if not chat:  # another API's events: counted, and the time of the first one
+                if ttft < 0:
+                    ttft = time.perf_counter() - t0
+                continue
             if data == b"[DONE]":
                 done = True
                 continue
@@ -71,20 +81,22 @@ async def _one_stream(session: aiohttp.ClientSession, url: str, body: bytes, chu
                     if ttft < 0:
                         ttft = time.perf_counter() - t0
     total = time.perf_counter() - t0
+    if not url.endswith(CHAT_PATH):
+        return ttft * 1000, total * 1000, events >= chunks
     return ttft * 1000, total * 1000, done and usage and content >= chunks
 
 
 async def run_streams(url: str, body: bytes, concurrency: int, duration_s: float, chunks: int,
-                      key: str) -> StreamStats:
+                      key: str, headers: dict[str, str] | None = None, path: str = CHAT_PATH) -> StreamStats:
     """`concurrency` workers each open stream after stream until the deadline."""
     stats = StreamStats(0, 0, 0, [], [], 0.0)
     deadline = time.perf_counter() + duration_s
-    target = url + "/v1/chat/completions"
+    target = url + path
 
     async def worker(session: aiohttp.ClientSession) -> None:
         while time.perf_counter() < deadline:
             try:
-                ttft, total, complete = await _one_stream(session, target, body, chunks, key)
+                ttft, total, complete = await _one_stream(session, target, body, chunks, key, headers)
             except Exception as exc:
                 stats.errors += 1
                 stats.first_error = stats.first_error or repr(exc)[:1000]
@@ -104,14 +116,15 @@ async def run_streams(url: str, body: bytes, concurrency: int, duration_s: float
     return stats
 
 
-def stream_cell(url: str, body: bytes, concurrency: int, duration_s: float, chunks: int, key: str) -> StreamStats:
+def stream_cell(url: str, body: bytes, concurrency: int, duration_s: float, chunks: int, key: str,
+                headers: dict[str, str] | None = None, path: str = CHAT_PATH) -> StreamStats:
     try:
         import uvloop
 
         runner = uvloop.run
     except (ImportError, AttributeError):
         runner = asyncio.run
-    return runner(run_streams(url, body, concurrency, duration_s, chunks, key))
+    return runner(run_streams(url, body, concurrency, duration_s, chunks, key, headers, path))
 
 
 def percentile(values: list[float], p: float) -> float:

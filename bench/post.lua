@@ -1,5 +1,6 @@
 -- wrk script: POST a JSON body read from the file named by the first script argument,
--- send the second argument as the bearer key, and print one machine-readable
+-- send the second argument as the bearer key (and any further "Name: value" arguments as headers),
+-- and print one machine-readable
 -- BENCH_JSON line with counts and latency percentiles (microseconds).
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -9,6 +10,10 @@ function init(args)
   wrk.body = f:read("*a")
   f:close()
   wrk.headers["Authorization"] = "Bearer " .. (args[2] or "bench")
+  for i = 3, #args do
+    local name, value = string.match(args[i], "^([^:]+):%s*(.*)$")
+    if name then wrk.headers[name] = value end
+  end
 end
 
 function done(summary, latency, requests)

@@ -116,6 +116,31 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {x['target']} | {x['latency_ms']:g} | {x['concurrency']} | {_fmt(x['streams_per_s'], 1)} "
             f"| {_fmt(x['ttft_p50_ms'])} | {_fmt(x['ttft_p99_ms'])} | {_fmt(x.get('added_ttft_ms'))} "
             f"| {_fmt(x['total_p50_ms'])} | {_fmt(x['cpu_ms_per_stream'], 2)} | {x['errors']} | {x['incomplete']} |")
+    failed = [x for x in results["streams"] if x.get("first_error")]
+    if failed:
+        lines += ["", "First stream error per failing cell:", ""]
+        lines += [f"- {x['target']} c={x['concurrency']}: {x['errors']} errors; `{x['first_error'][:300]}`" for x in failed]
+    if results.get("routes"):
+        lines += ["", "## The gateway's other API routes (upstream 0 ms, concurrency 16)", "",
+                  "Each route's cells run right after a chat cell of the same shape (`chat (reference)`); x chat "
+                  "compares with that one.", "",
+                  "| route | path | CPU ms/req | x chat | CPU ms/stream | x chat stream | errors | status |",
+                  "|" + "---|" * 8]
+        chat: float | None = None
+        chat_stream: float | None = None
+        for r in results["routes"]:
+            cpu, stream = r.get("cpu_ms_per_req"), r.get("cpu_ms_per_stream")
+            if r["route"] == "chat (reference)":
+                chat, chat_stream = cpu, stream
+            ratio = _fmt(cpu / chat if cpu and chat and r["route"] != "chat (reference)" else None, 2)
+            sratio = _fmt(stream / chat_stream if stream and chat_stream and r["route"] != "chat (reference)" else None, 2)
+            lines.append(f"| {r['route']} | `{r['path']}` | {_fmt(cpu, 3)} | {ratio} "
+                         f"| {_fmt(stream, 2)} | {sratio} | {r.get('errors', '-')}"
+                         f"{'/' + str(r['stream_errors']) if 'stream_errors' in r else ''} | {r.get('status')} |")
+    if meta.get("loadavg_start"):
+        lines += ["", f"Machine load (1-minute load average) at start {meta['loadavg_start']}, at end "
+                  f"{meta.get('loadavg_end', '-')}; the last column of the non-stream table is each cell's busy % of "
+                  "the load core and the target core, everything on them included."]
     lines += ["", NOISE_NOTE, ""]
     return "\n".join(lines)
 

@@ -24,13 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen
 import procstat
 import report
+import routes as api_routes
 import targets as tg
 
 MODES = {  # seconds per cell, warm-up seconds per target, default target set
     "quick": {"cell": 2.0, "stream_cell": 2.0, "warmup": 1.0,
-              "targets": "direct,nginx,starlette-aiohttp,litellm,gateway,gateway-w2"},
+              "targets": "direct,nginx,starlette-aiohttp,litellm,portkey,gateway,gateway-w2"},
     "full": {"cell": 10.0, "stream_cell": 8.0, "warmup": 3.0,
-             "targets": "direct,nginx,starlette-aiohttp,starlette-httpx,litellm,gateway,gateway-w2"},
+             "targets": "direct,nginx,starlette-aiohttp,starlette-httpx,litellm,portkey,gateway,gateway-w2"},
 }
 
 
@@ -54,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--multi-cpus", default="", help="cores for gateway-w2 (default: all)")
     p.add_argument("--python", default=sys.executable, help="interpreter for the gateway and the pass-through")
     p.add_argument("--gateway-env", action="append", default=[], metavar="K=V", help="extra env for the gateway")
+    p.add_argument("--baseline-src", help="another checkout's src/ to run as target gateway-baseline (before/after)")
+    p.add_argument("--routes", default="all", help="the gateway's other API cells (bench/routes.py): all, none, "
+                   "or a comma list of names such as messages/translated")
     p.add_argument("--results-dir", default=str(tg.BENCH_DIR / "results"))
     return p.parse_args(argv)
 
@@ -93,17 +97,17 @@ class Bench:
         self.stream_s = args.stream_seconds or self.mode["stream_cell"]
         self.running: dict[str, tg.Running] = {}
         self.specs: dict[str, tg.Spec] = {}
-        self.results: dict[str, Any] = {"targets": {}, "cells": [], "streams": []}
+        self.results: dict[str, Any] = {"targets": {}, "cells": [], "streams": [], "routes": []}
         self.peak: dict[str, int] = {}
         self.mock: tg.Running | None = None
 
     def log(self, msg: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
-    def body_file(self, model: str, stream: bool) -> Path:
-        path = self.tmp / f"body-{model.replace(':', '_')}-{int(stream)}.json"
+    def body_file(self, model: str, stream: bool, body: bytes | None = None, tag: str = "chat") -> Path:
+        path = self.tmp / f"body-{tag.replace('/', '_')}-{model.replace(':', '_')}-{int(stream)}.json"
         if not path.exists():
-            path.write_bytes(tg.chat_body(model, stream))
+            path.write_bytes(body if body is not None else tg.chat_body(model, stream))
         return path
 
     def start_mock(self) -> None:
@@ -116,7 +120,7 @@ class Bench:
     def start_targets(self, names: list[str]) -> None:
         assert self.mock is not None
         gw_env = dict(kv.split("=", 1) for kv in self.a.gateway_env)
-        specs = {s.name: s for s in tg.all_specs(self.a.python, gw_env)}
+        specs = {s.name: s for s in tg.all_specs(self.a.python, gw_env, self.a.baseline_src)}
         for name in names:
             spec = specs.get(name)
             if spec is None:
@@ -149,8 +153,9 @@ class Bench:
     def warm_up(self) -> None:
         for name, r in self.running.items():
             warm = self.mode["warmup"]
-            loadgen.run_wrk(r.url, self.body_file(r.model, False), 16, warm, self.a.load_cpus, tg.BENCH_KEY)
-            loadgen.stream_cell(r.url, tg.chat_body(r.model, True), 4, min(1.0, warm), self.a.chunks, tg.BENCH_KEY)
+            loadgen.run_wrk(r.url, self.body_file(r.model, False), 16, warm, self.a.load_cpus, tg.BENCH_KEY, r.headers)
+            loadgen.stream_cell(r.url, tg.chat_body(r.model, True), 4, min(1.0, warm), self.a.chunks, tg.BENCH_KEY,
+                                r.headers)
             settle(r.pid)
             self.note_rss(name)
         time.sleep(0.5)
@@ -176,7 +181,8 @@ class Bench:
         assert self.mock is not None
         before, busy0 = procstat.snapshot(r.pid), procstat.core_busy()
         mock0, served0 = procstat.cpu_seconds([self.mock.pid]), mock_served(self.mock.url)
-        w = loadgen.run_wrk(r.url, self.body_file(r.model, False), conc, self.cell_s, self.a.load_cpus, tg.BENCH_KEY)
+        w = loadgen.run_wrk(r.url, self.body_file(r.model, False), conc, self.cell_s, self.a.load_cpus, tg.BENCH_KEY,
+                            r.headers)
         after, busy1 = procstat.snapshot(r.pid), procstat.core_busy()
         mock1 = procstat.cpu_seconds([self.mock.pid])
         settle(r.pid)
@@ -204,7 +210,8 @@ class Bench:
     def stream_cell(self, name: str, latency: float, conc: int) -> None:
         r = self.running[name]
         before = procstat.snapshot(r.pid)
-        st = loadgen.stream_cell(r.url, tg.chat_body(r.model, True), conc, self.stream_s, self.a.chunks, tg.BENCH_KEY)
+        st = loadgen.stream_cell(r.url, tg.chat_body(r.model, True), conc, self.stream_s, self.a.chunks, tg.BENCH_KEY,
+                                 r.headers)
         after = procstat.snapshot(r.pid)
         settle(r.pid)
         self.note_rss(name)
@@ -241,6 +248,56 @@ class Bench:
                     self.stream_cell(name, self.a.stream_latency, conc)
             k += 1
 
+    def route_cells(self) -> None:
+        """The gateway's other model-call routes (bench/routes.py) at upstream latency 0: non-stream at
+        concurrency 16, and 20-chunk streams at concurrency 16 where the API streams."""
+        r = self.running.get("gateway")
+        if r is None or self.a.routes == "none":
+            return
+        assert self.mock is not None
+        mock_config(self.mock.url, latency_ms=0)
+        wanted = None if self.a.routes == "all" else set(self.a.routes.split(","))
+        chat = api_routes.ApiRoute("chat (reference)", "/v1/chat/completions",
+                                   lambda stream: tg.chat_body(r.model, stream))
+        for route in api_routes.ROUTES:
+            if wanted is not None and route.name not in wanted:
+                continue
+            if tg.probe(r.url, route.body(False), path=route.path) in (404, 405):
+                self.results["routes"].append({"route": route.name, "path": route.path, "status": "not in this build"})
+                self.log(f"route {route.name}: not in this build")
+                continue
+            # chat measured right before each route, so the ratio holds on a machine whose load drifts
+            self.one_route(r, chat)
+            self.one_route(r, route)
+
+    def one_route(self, r: tg.Running, route: api_routes.ApiRoute) -> None:
+        row: dict[str, Any] = {"route": route.name, "path": route.path}
+        self.results["routes"].append(row)
+        status = tg.probe(r.url, route.body(False), path=route.path)
+        if status != 200:
+            row["status"] = f"HTTP {status} on a probe"
+            self.log(f"route {route.name}: {row['status']}")
+            return
+        body = self.body_file("gateway", False, route.body(False), route.name)
+        before = procstat.snapshot(r.pid)
+        w = loadgen.run_wrk(r.url, body, 16, self.cell_s, self.a.load_cpus, tg.BENCH_KEY, path=route.path)
+        after = procstat.snapshot(r.pid)
+        settle(r.pid)
+        n = int(w["requests"])
+        errors = int(w["err_connect"] + w["err_read"] + w["err_write"] + w["err_status"] + w["err_timeout"])
+        row.update(status="ok", requests=n, errors=errors, rps=n / (w["duration_us"] / 1e6),
+                   cpu_ms_per_req=1000 * (after.cpu_s - before.cpu_s) / n if n else None)
+        if route.streams:
+            before = procstat.snapshot(r.pid)
+            st = loadgen.stream_cell(r.url, route.body(True), 16, self.stream_s, self.a.chunks, tg.BENCH_KEY,
+                                     path=route.path)
+            after = procstat.snapshot(r.pid)
+            settle(r.pid)
+            row.update(streams=st.completed, stream_errors=st.errors, incomplete=st.incomplete,
+                       cpu_ms_per_stream=1000 * (after.cpu_s - before.cpu_s) / st.completed if st.completed else None)
+        self.log(f"route {route.name}: {_ms(row.get('cpu_ms_per_req'))} ms/req, "
+                 f"{_ms(row.get('cpu_ms_per_stream'))} ms/stream, errors {errors}")
+
     def stop(self) -> None:
         for r in self.running.values():
             if r.proc is not None:
@@ -274,6 +331,8 @@ def meta(b: Bench) -> dict[str, Any]:
         "wrk": _cmd_out(["wrk", "--version"]), "nginx": _cmd_out(["nginx", "-v"]),
         "litellm": _cmd_out([str(litellm_py), "-c", "import importlib.metadata as m; print(m.version('litellm'))"])
         if litellm_py.exists() else None,
+        "portkey": tg.portkey_version(),
+        "node": _cmd_out(["node", "--version"]),
         "git_commit": _cmd_out(["git", "-C", str(tg.REPO_DIR), "rev-parse", "HEAD"]),
     }
 
@@ -287,9 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         print("warning: fewer than 2 usable cores; targets and load will share a core", file=sys.stderr)
     os.sched_setaffinity(0, {int(c) for c in args.load_cpus.split(",")})
     names = (args.targets or MODES[args.mode]["targets"]).split(",")
+    if args.baseline_src and "gateway-baseline" not in names:
+        names.append("gateway-baseline")
     if "direct" not in names:
         names.insert(0, "direct")  # the floor every delta is taken against
     t0 = time.perf_counter()
+    load_start = Path("/proc/loadavg").read_text().split()[0]
     with tempfile.TemporaryDirectory(prefix="req-llm-bench-") as tmp:
         b = Bench(args, Path(tmp))
         try:
@@ -297,12 +359,14 @@ def main(argv: list[str] | None = None) -> int:
             b.start_targets(names)
             b.warm_up()
             b.run_cells()
+            b.route_cells()
         finally:
             b.stop()
         logs = {n: r.log.read_text(errors="replace")[-2000:] for n, r in b.running.items() if r.log}
     for name, kb in b.peak.items():
         b.results["targets"][name]["peak_rss_mb"] = round(kb / 1024, 1)
-    b.results["meta"] = meta(b) | {"wall_s": round(time.perf_counter() - t0, 1)}
+    b.results["meta"] = meta(b) | {"wall_s": round(time.perf_counter() - t0, 1), "loadavg_start": load_start,
+                                   "loadavg_end": Path("/proc/loadavg").read_text().split()[0]}
     report.add_deltas(b.results)
     b.results["summary"] = report.summarize(b.results)
     b.results["log_tails"] = logs

@@ -4,11 +4,13 @@
 #   bench/run.sh --full     full mode (about 10 minutes)
 #   any other flag goes to run.py (see `python bench/run.py --help`)
 # Env: PYTHON (interpreter for the gateway and the harness; default: the repo's .venv, else python3),
-#      BENCH_SKIP_INSTALL=1 (install nothing), LITELLM_VERSION (default 1.108.7).
+#      BENCH_SKIP_INSTALL=1 (install nothing), LITELLM_VERSION (default 1.108.7),
+#      PORTKEY_VERSION (default 1.15.2: @portkey-ai/gateway from npm, run with node).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 litellm_version="${LITELLM_VERSION:-1.108.7}"
+portkey_version="${PORTKEY_VERSION:-1.15.2}"
 say() { echo "[bench/run.sh] $*" >&2; }
 
 if [[ -z "${PYTHON:-}" ]]; then
@@ -52,11 +54,28 @@ install_litellm() {
   fi
 }
 
+install_portkey() {
+  local dir="$here/.portkey"
+  if [[ -f "$dir/node_modules/@portkey-ai/gateway/package.json" ]] && grep -q "\"version\": \"$portkey_version\"" \
+      "$dir/node_modules/@portkey-ai/gateway/package.json"; then
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || apt_install npm nodejs npm || { say "no npm: the portkey target will be skipped"; return 1; }
+  say "installing @portkey-ai/gateway@$portkey_version into $dir"
+  mkdir -p "$dir"
+  if npm install --silent --no-audit --no-fund --prefix "$dir" "@portkey-ai/gateway@$portkey_version" >"$here/.portkey-install.log" 2>&1; then
+    say "portkey $portkey_version ready"
+  else
+    say "could not install @portkey-ai/gateway (see bench/.portkey-install.log); the portkey target will be skipped"
+  fi
+}
+
 if [[ "${BENCH_SKIP_INSTALL:-0}" != 1 ]]; then
   command -v taskset >/dev/null 2>&1 || apt_install taskset util-linux
   apt_install wrk wrk || { say "wrk is required"; exit 2; }
   apt_install nginx nginx-light nginx-core nginx || true
   install_litellm
+  install_portkey
   "$PYTHON" -c "import aiohttp, uvicorn, starlette" 2>/dev/null || {
     say "installing the harness's Python needs (aiohttp, uvicorn, starlette, uvloop, httpx) into $PYTHON"
     "$PYTHON" -m pip install -q aiohttp uvicorn starlette uvloop httptools httpx || true

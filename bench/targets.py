@@ -20,6 +20,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 LITELLM_VENV = BENCH_DIR / ".venv-litellm"
 LITELLM_VERSION = "1.108.7"
+PORTKEY_DIR = BENCH_DIR / ".portkey"  # bench/run.sh: npm install --prefix bench/.portkey @portkey-ai/gateway
+PORTKEY_SERVER = PORTKEY_DIR / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
 # One bearer key per run for every target: LiteLLM 1.108 refuses to start without a strong master key.
 BENCH_KEY = "sk-bench-" + secrets.token_hex(24)
 
@@ -65,6 +67,7 @@ class Running:
     startup_s: float
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (Portkey's routing)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -90,6 +93,7 @@ class Spec:
     cells: str = "all"  # "all", or "throughput" for latency 0, concurrency >= 16, non-stream only
     note: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
+    headers: Callable[[str], dict[str, str]] | None = None  # upstream URL -> headers for every request
 
 
 def _have(cmd: str) -> str | None:
@@ -164,6 +168,30 @@ def _litellm_available() -> str | None:
     return None
 
 
+def _portkey(port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
+    return ["node", str(PORTKEY_SERVER), f"--port={port}", "--headless"], {"NODE_ENV": "production"}
+
+
+def _portkey_available() -> str | None:
+    if shutil.which("node") is None:
+        return "`node` not installed"
+    if not PORTKEY_SERVER.exists():
+        return f"Portkey's gateway missing at {PORTKEY_SERVER} (bench/run.sh installs it)"
+    return None
+
+
+def _portkey_headers(upstream: str) -> dict[str, str]:
+    # Portkey routes by header: the provider's format, and (self-hosted) the upstream's base URL.
+    return {"x-portkey-provider": "openai", "x-portkey-custom-host": upstream}
+
+
+def portkey_version() -> str | None:
+    try:
+        return str(json.loads((PORTKEY_SERVER.parents[1] / "package.json").read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def _passthrough(client: str, python: str) -> Callable[[int, str, Path], tuple[list[str], dict[str, str]]]:
     def build(port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
         argv = [python, str(BENCH_DIR / "passthrough.py"), "--port", str(port), "--client", client]
@@ -172,7 +200,8 @@ def _passthrough(client: str, python: str) -> Callable[[int, str, Path], tuple[l
     return build
 
 
-def _gateway(workers: int, python: str, extra: dict[str, str]) -> Callable[[int, str, Path], tuple[list[str], dict[str, str]]]:
+def _gateway(workers: int, python: str, extra: dict[str, str],
+             src: str | None = None) -> Callable[[int, str, Path], tuple[list[str], dict[str, str]]]:
     def build(port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
         argv = [python, "-m", "req_llm_gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
         if workers > 1:
@@ -180,13 +209,16 @@ def _gateway(workers: int, python: str, extra: dict[str, str]) -> Callable[[int,
         env = {
             "OPENAI_API_KEY": "bench",
             "OPENAI_BASE_URL": upstream,
+            # The mock also speaks Anthropic's Messages API, for the /v1/messages pass-through cells.
+            "ANTHROPIC_API_KEY": "bench",
+            "ANTHROPIC_BASE_URL": upstream.removesuffix("/v1"),
             # Everything on: usage in SQLite, rate limiting, Prometheus (always attached), request logging.
             "REQ_LLM_GATEWAY_USAGE_STORE": f"sqlite:///{tmp}/usage-{port}.db",
             "REQ_LLM_GATEWAY_RATE_LIMIT": "1000000/minute",
             "REQ_LLM_GATEWAY_LOG_REQUESTS": "true",
             "REQ_LLM_GATEWAY_API_KEY": BENCH_KEY,
             "REQ_LLM_GATEWAY_ERROR_VERBOSITY": "detailed",  # only error bodies change: a failure shows its cause
-            "PYTHONPATH": _pythonpath(),
+            "PYTHONPATH": src or _pythonpath(),
             **extra,
         }
         return argv, env
@@ -194,9 +226,12 @@ def _gateway(workers: int, python: str, extra: dict[str, str]) -> Callable[[int,
     return build
 
 
-def all_specs(python: str, gateway_env: dict[str, str]) -> list[Spec]:
-    """Every known target, in table order."""
-    return [
+def all_specs(python: str, gateway_env: dict[str, str], baseline_src: str | None = None) -> list[Spec]:
+    """Every known target, in table order. `baseline_src`: another checkout's `src/`, run as
+    `gateway-baseline` (the same settings), for a before/after in one run."""
+    baseline = [Spec("gateway-baseline", "openai:gpt-4o-mini", "target", lambda: None,
+                     _gateway(1, python, gateway_env, baseline_src), note=f"req-llm-gateway from {baseline_src}")]
+    return [*(baseline if baseline_src else []),
         Spec("direct", "gpt-4o-mini", "load", lambda: None, None, note="the mock itself: the floor"),
         Spec("nginx", "gpt-4o-mini", "target", lambda: _have("nginx"), _nginx, note="proxy_pass, 1 worker"),
         Spec("starlette-aiohttp", "gpt-4o-mini", "target", lambda: _python_has(python, "starlette", "uvicorn", "aiohttp"),
@@ -204,6 +239,8 @@ def all_specs(python: str, gateway_env: dict[str, str]) -> list[Spec]:
         Spec("starlette-httpx", "gpt-4o-mini", "target", lambda: _python_has(python, "starlette", "uvicorn", "httpx"),
              _passthrough("httpx", python), note="bare pass-through, uvicorn"),
         Spec("litellm", "gpt-4o-mini", "target", _litellm_available, _litellm, note=f"proxy {LITELLM_VERSION}, 1 worker"),
+        Spec("portkey", "gpt-4o-mini", "target", _portkey_available, _portkey, headers=_portkey_headers,
+             note=f"@portkey-ai/gateway {portkey_version() or '?'} on node, headless"),
         Spec("gateway", "openai:gpt-4o-mini", "target",
              lambda: _python_has(python, "req_llm_gateway.__main__"), _gateway(1, python, gateway_env),
              note="req-llm-gateway, 1 worker"),
@@ -213,14 +250,20 @@ def all_specs(python: str, gateway_env: dict[str, str]) -> list[Spec]:
     ]
 
 
-def probe(url: str, body: bytes, timeout: float = 2.0) -> bool:
-    req = urllib.request.Request(url + "/v1/chat/completions", data=body, method="POST",
-                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}"})
+def probe(url: str, body: bytes, timeout: float = 2.0, headers: dict[str, str] | None = None,
+          path: str = "/v1/chat/completions") -> int:
+    """POST once: the status (0 when nothing answered; 200 only with a body that looks like an answer)."""
+    req = urllib.request.Request(url + path, data=body, method="POST", headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status == 200 and b"choices" in r.read()
+            data = r.read()
+            looks_right = b'"choices"' in data if path.endswith("/chat/completions") else data.startswith(b"{")
+            return 200 if r.status == 200 and looks_right else 599
+    except urllib.error.HTTPError as exc:
+        return exc.code
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return 0
 
 
 def start(spec: Spec, cpus: str, upstream: str, tmp: Path, deadline_s: float = 120.0) -> Running:
@@ -237,11 +280,12 @@ def start(spec: Spec, cpus: str, upstream: str, tmp: Path, deadline_s: float = 1
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=full_env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd=str(REPO_DIR))
-    running = Running(spec.name, url, proc.pid, spec.model, cpus, 0.0, proc, log)
+    headers = spec.headers(upstream) if spec.headers is not None else {}
+    running = Running(spec.name, url, proc.pid, spec.model, cpus, 0.0, proc, log, headers)
     while time.perf_counter() - t0 < deadline_s:
         if proc.poll() is not None:
             raise RuntimeError(f"exited with {proc.returncode}: {_tail(log)}")
-        if probe(url, body, timeout=1.0):
+        if probe(url, body, timeout=1.0, headers=headers) == 200:
             running.startup_s = time.perf_counter() - t0
             return running
         time.sleep(0.01)

@@ -90,6 +90,29 @@ def test_stats_count_what_was_served(mock_url: str) -> None:
     assert after["stream"] - before["stream"] == 1  # type: ignore[index]
 
 
+def test_the_other_apis_answer_in_their_own_shapes(mock_url: str) -> None:
+    conn = http.client.HTTPConnection(mock_url.split("//")[1])
+    answers = {}
+    for path in ("/v1/embeddings", "/v1/responses", "/v1/messages"):
+        conn.request("POST", path, body=b'{"model":"m"}', headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        answers[path] = (r.status, json.loads(r.read()))
+    assert answers["/v1/embeddings"][1]["data"][0]["object"] == "embedding"
+    assert answers["/v1/responses"][1]["object"] == "response"
+    assert answers["/v1/messages"][1]["type"] == "message"
+    assert {status for status, _ in answers.values()} == {200}
+
+
+def test_an_anthropic_stream_has_its_events_in_order(mock_url: str) -> None:
+    _config(mock_url, "chunks=3&chunk_interval_ms=0")
+    conn = http.client.HTTPConnection(mock_url.split("//")[1])
+    conn.request("POST", "/v1/messages", body=b'{"model":"m","stream":true}', headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    events = [line.split(b" ", 1)[1] for line in r.read().splitlines() if line.startswith(b"event: ")]
+    assert events == [b"message_start", b"content_block_start", *[b"content_block_delta"] * 3,
+                      b"content_block_stop", b"message_delta", b"message_stop"]
+
+
 def test_embeddings_answer_is_one_base64_vector_as_the_sdk_asks(mock_url: str) -> None:
     import array
     import base64

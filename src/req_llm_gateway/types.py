@@ -14,7 +14,7 @@ import orjson
 
 from .errors import BadRequest
 
-__all__ = ["ChatChunk", "ChatRequest", "ChatResponse", "Json", "Usage", "split_model"]
+__all__ = ["ChatChunk", "ChatRequest", "ChatResponse", "ClientBody", "Json", "Usage", "split_model"]
 
 Json = dict[str, Any]
 
@@ -63,10 +63,13 @@ class ChatRequest:
     stream: bool = False
     include_usage: bool = False  # the client asked for the stream's usage chunk
     params: Json = field(default_factory=dict)  # every other field, exactly as the client sent it
+    # The client's own body, for upstreams that speak its format (see `client_body`).
+    raw: ClientBody | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_openai(cls, body: Any, default_provider: str) -> ChatRequest:
-        """Validate an OpenAI chat-completions body; raise `BadRequest` naming the faulty field."""
+    def from_openai(cls, body: Any, default_provider: str, raw: bytes | None = None) -> ChatRequest:
+        """Validate an OpenAI chat-completions body; raise `BadRequest` naming the faulty field.
+        `raw`: the bytes `body` was decoded from, kept so they can go upstream as sent."""
         if not isinstance(body, dict):
             raise BadRequest("The request body must be a JSON object.")
         model = body.get("model")
@@ -95,7 +98,53 @@ class ChatRequest:
         provider, name = split_model(model.strip(), default_provider)
         if not name:
             raise BadRequest(f"'model' names provider '{provider}' but no model.", param="model")
-        return cls(provider, name, messages, stream, include_usage, params)
+        kept = ClientBody(raw, model, messages, params) if raw is not None else None
+        return cls(provider, name, messages, stream, include_usage, params, kept)
+
+    def client_body(self) -> bytes | None:
+        """The client's bytes with only `model` rewritten to the provider's name, when they still say
+        what this request says: the same message and parameter objects (not replaced since parsing),
+        and a stream that asked for usage itself. Else None: encode the request instead."""
+        raw = self.raw
+        if raw is None or raw.messages is not self.messages or raw.params is not self.params:
+            return None
+        if self.stream and not self.include_usage:
+            return None  # the gateway must add stream_options.include_usage
+        return raw.with_model(self.model)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientBody:
+    """A client's request body as received, with what it was parsed into (to tell if it still holds)."""
+
+    data: bytes
+    model: str  # the client's `model` value
+    messages: list[Json]
+    params: Json
+
+    def with_model(self, model: str) -> bytes | None:
+        """The body with the value of its one `"model"` key replaced by `model`; None when the bytes are
+        not plainly that (another `"model"` anywhere, an escape in the value)."""
+        data = self.data
+        if model == self.model:
+            return data
+        if data.count(b'"model"') != 1:
+            return None
+        i = data.index(b'"model"') + 7
+        n = len(data)
+        while i < n and data[i] in b" \t\r\n":
+            i += 1
+        if i >= n or data[i] != 58:  # ':'
+            return None
+        i += 1
+        while i < n and data[i] in b" \t\r\n":
+            i += 1
+        if i >= n or data[i] != 34:  # '"'
+            return None
+        end = data.find(b'"', i + 1)
+        if end < 0 or data[i + 1:end] != self.model.encode():
+            return None
+        return data[:i + 1] + model.encode() + data[end:]
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", list: "an array", dict: "an object", bool: "a boolean"}

@@ -11,8 +11,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp
 
 from ..budgets import open_budgets
 from ..checks import check_settings
@@ -30,22 +30,34 @@ from .budgets_api import BudgetGauges, budgets_endpoint
 from .chat import ChatCompletions
 from .count_tokens import CountTokens
 from .embeddings import Embeddings
+from .fastpath import Admission, FastPath
 from .hygiene import server_error
 from .limits import TokenMeter, model_call_paths, token_limits
 from .messages import Messages
-from .middleware import RequestIdMiddleware
 from .observability import metrics_endpoint, setup_observability
 from .openapi import openapi_endpoint
 from .readiness import Readiness, health_endpoint
 from .responses import Redactor
 from .responses_route import Responses
 from .routes import http_exception, models_endpoint
-from .security import security_middleware
+from .security import cors
 from .usage_api import usage_endpoint
 
 __all__ = ["create_app"]
 
 _log = logging.getLogger("req_llm_gateway")
+
+
+class GatewayApp(Starlette):
+    """Starlette with the fused hot path (fastpath.py) as its one middleware layer: model-call routes are
+    dispatched from its table, the rest reach Starlette's error layers and router."""
+
+    fast_routes: dict[str, ASGIApp]
+    fast_path: Any  # (inner app) -> FastPath, set by create_app
+
+    def build_middleware_stack(self) -> ASGIApp:
+        # Anthropic's routes answer errors in Anthropic's shape, whoever rendered them (anthropic_shape.py).
+        return AnthropicErrorShape(self.fast_path(super().build_middleware_stack()))
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
@@ -95,15 +107,24 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
             await router.close()
             await http.close()
 
+    chat = ChatCompletions(gateway, redact, budgets)
     responses = Responses(ResponsesGateway(gateway, strict_tools=settings.responses_strict_tools), redact, budgets)
+    # The model-call routes, dispatched by the fused hot path: registering one is one line here.
+    model_routes: dict[str, ASGIApp] = {
+        "/v1/chat/completions": chat,
+        "/chat/completions": chat,
+        "/v1/responses": responses,
+        "/v1/embeddings": Embeddings(gateway, redact, budgets),
+        "/v1/messages": Messages(gateway, redact, budgets=budgets),
+        "/v1/messages/count_tokens": CountTokens(gateway, redact),
+    }
+    # Admission that needs only the key (`async admit(scope)`, fastpath.py); budgets need the parsed model
+    # and token estimate, so the endpoints reserve them themselves.
+    admission: Admission | None = None
     routes = [
-        Route("/v1/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
-        Route("/v1/responses", responses, methods=["POST"]),
-        WebSocketRoute("/v1/responses", responses),
-        Route("/chat/completions", ChatCompletions(gateway, redact, budgets), methods=["POST"]),
-        Route("/v1/messages", Messages(gateway, redact, budgets=budgets), methods=["POST"]),
-        Route("/v1/messages/count_tokens", CountTokens(gateway, redact), methods=["POST"]),
-        Route("/v1/embeddings", Embeddings(gateway, redact, budgets), methods=["POST"]),
+        # Also in Starlette's router, which answers 405 for another method and serves CORS-less mounts alike.
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in model_routes.items()),
+        WebSocketRoute("/v1/responses", responses),  # answered 426: the Responses WebSocket mode is not offered
         Route("/v1/models", models_endpoint(gateway), methods=["GET"]),
         Route("/health", health_endpoint(readiness), methods=["GET"]),
         Route("/v1/usage", usage_endpoint(usage, settings.aliases, settings.error_verbosity == "detailed", redact),
@@ -113,13 +134,18 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
         Route("/openapi.json", openapi_endpoint(settings), methods=["GET"]),
         *dashboard_routes(),
     ]
-    app = Starlette(
+    app = GatewayApp(
         routes=routes,
-        middleware=[Middleware(AnthropicErrorShape), Middleware(RequestIdMiddleware, name=observability.app),
-                    *security_middleware(settings, limiter, model_call_paths(routes))],
         exception_handlers={HTTPException: http_exception, Exception: server_error},
         lifespan=lifespan,
     )
+    # A POST route whose endpoint says `model_call = True` is dispatched by the fused layer too.
+    fast = {**{r.path: r.app for r in routes if isinstance(r, Route) and "POST" in (r.methods or ())
+               and getattr(r.endpoint, "model_call", False)}, **model_routes}
+    app.fast_routes = fast
+    app.fast_path = lambda inner: FastPath(inner, fast, settings, limiter, admission=admission, cors=cors(settings),
+                                           model_paths=model_call_paths(routes) | frozenset(fast),
+                                           name=observability.app)
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.router = router

@@ -1,4 +1,4 @@
-"""Client authentication as pure ASGI middleware: `Authorization: Bearer <key>` checked in constant time
+"""Client authentication, called by the fused hot path (fastpath.py): `Authorization: Bearer <key>` checked in constant time
 against the configured keys; the key's *name* goes to `scope["state"]["key_name"]` for usage attribution.
 Also which models a key may use (`model_allowed`), checked by the chat endpoint. Failed key checks are
 limited per client address (`AUTH_FAILURE_LIMIT`), so keys cannot be guessed at speed."""
@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from ..config import ConfigError, KeySpec, Settings
 from ..errors import RateLimited, Unauthorized
@@ -18,7 +18,7 @@ from ..ratelimit import Limit, Limiter, LimiterUnavailable
 from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
-__all__ = ["AuthMiddleware", "KeyRing", "bearer_token", "client_keys", "model_allowed", "route_path"]
+__all__ = ["Authenticator", "KeyRing", "bearer_token", "client_keys", "model_allowed", "route_path"]
 
 ALWAYS_OPEN = frozenset({"/health", "/openapi.json"})
 _CHALLENGE = (b"www-authenticate", b'Bearer realm="req-llm-gateway"')
@@ -82,12 +82,11 @@ def model_allowed(spec: KeySpec, provider: str, model: str) -> bool:
     return any(fnmatchcase(full, p) if ":" in p else fnmatchcase(model, p) for p in spec.models)
 
 
-class AuthMiddleware:
+class Authenticator:
     """With keys configured, every route except /health and /openapi.json (and, by setting, /metrics and
     the dashboard page) answers 401 in OpenAI's error shape unless a configured key is presented."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, limiter: Limiter | None = None) -> None:
-        self.app = app
+    def __init__(self, settings: Settings, limiter: Limiter | None = None) -> None:
         self.ring = KeyRing(client_keys(settings).values())
         # Failed key checks per client address, so guessing keys is slow; None: no limit.
         self.limiter = limiter
@@ -107,27 +106,28 @@ class AuthMiddleware:
             return self.public_dashboard
         return False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.ring:
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, scope: Scope, path: str, send: Send) -> bool:
+        """Check the key: True to go on (the key's name and spec are then in `scope["state"]`), False
+        when the request was answered (401, or 429 after too many failed checks from its address)."""
+        if not self.ring:
+            return True
         token = bearer_token(scope)
         spec = self.ring.match(token) if token is not None else None
-        state: dict[str, Any] = scope.setdefault("state", {})
         if spec is not None:
+            state: dict[str, Any] = scope["state"]
             state["key_name"] = spec.name
             state["api_key"] = spec
-        elif not self.is_open(route_path(scope)):
-            if token is None:
-                err = Unauthorized("Missing API key: send the header `Authorization: Bearer` followed by your key.")
-            else:
-                err = Unauthorized("Incorrect API key provided.")
-            if await self._too_many_failures(scope, send):
-                return
+            return True
+        if self.is_open(path):
+            return True
+        if token is None:
+            err = Unauthorized("Missing API key: send the header `Authorization: Bearer` followed by your key.")
+        else:
+            err = Unauthorized("Incorrect API key provided.")
+        if not await self._too_many_failures(scope, send):
             rejected(scope, err)
             await send_bytes(send, 401, error_body(err, False, Redactor()), [_CHALLENGE])
-            return
-        await self.app(scope, receive, send)
+        return False
 
     async def _too_many_failures(self, scope: Scope, send: Send) -> bool:
         """Count one failed key check for the client's address; past the limit, answer 429 instead."""

@@ -114,7 +114,7 @@ class ChatCompletions:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
-            req = ChatRequest.from_openai(data, self.settings.default_provider)
+            req = ChatRequest.from_openai(data, self.settings.default_provider, body)
             key_name = state.get("key_name", "")
             spec = state.get("api_key")
             provider, model = self.gateway.router.resolve(req.provider, req.model)

@@ -1,4 +1,4 @@
-"""Rate limiting as pure ASGI middleware: requests per key (or per client address without auth), an
+"""Rate limiting, called by the fused hot path (fastpath.py): requests per key (or per client address without auth), an
 optional token budget per key, `x-ratelimit-*` headers on every limited response, 429 with Retry-After.
 Only model calls (routes whose endpoint says `model_call = True`) count against those; reads (usage,
 budgets, models, the dashboard) have a generous limit of their own (`READ_RATE_LIMIT`), counted apart.
@@ -12,17 +12,17 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from ..config import ConfigError, Settings
 from ..errors import GatewayError, RateLimited, ServiceUnavailable
 from ..ratelimit import Decision, Limit, Limiter, LimiterUnavailable
 from ..usage.store import UsageRecord, UsageStore
-from .auth import client_keys, route_path
+from .auth import client_keys
 from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
-__all__ = ["RateLimitMiddleware", "TokenMeter", "model_call_paths", "token_limits"]
+__all__ = ["RateLimits", "TokenMeter", "model_call_paths", "token_limits"]
 
 _log = logging.getLogger("req_llm_gateway.ratelimit")
 UNLIMITED_PATHS = frozenset({"/health", "/metrics", "/openapi.json"})
@@ -47,10 +47,12 @@ def model_call_paths(routes: Iterable[Any]) -> frozenset[str]:
     return frozenset(r.path for r in routes if getattr(getattr(r, "endpoint", None), "model_call", False))
 
 
-class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, limiter: Limiter,
+class RateLimits:
+    """The request limits per key (or client address) and the token budgets per key, for model calls;
+    reads get their own allowance."""
+
+    def __init__(self, settings: Settings, limiter: Limiter,
                  model_paths: frozenset[str] = frozenset({"/v1/chat/completions", "/chat/completions"})) -> None:
-        self.app = app
         self.limiter = limiter
         self.model_paths = model_paths
         self.reads = _parse(settings.read_rate_limit, "REQ_LLM_GATEWAY_READ_RATE_LIMIT")
@@ -61,16 +63,12 @@ class RateLimitMiddleware:
         self.fail_open = settings.rate_limit_fail_open
         self._warned = 0.0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = route_path(scope)
+    async def admit(self, scope: Scope, path: str, send: Send) -> list[tuple[bytes, bytes]] | None:
+        """Count the request: the `x-ratelimit-*` headers for its response, or None when it was answered
+        (429 past a limit, 503 when the limiter is down and `RATE_LIMIT_FAIL_OPEN` is off)."""
         if path in UNLIMITED_PATHS:
-            await self.app(scope, receive, send)
-            return
-        state: dict[str, Any] = scope.setdefault("state", {})
-        name: str | None = state.get("key_name") or None
+            return []
+        name: str | None = scope["state"].get("key_name") or None
         if name is not None:
             ident, limit = "key:" + name, self.per_key.get(name, self.default)
         else:
@@ -86,14 +84,14 @@ class RateLimitMiddleware:
                 headers = decision.headers()
                 if not decision.allowed:
                     await self._deny(scope, send, decision, headers, f"Rate limit of {_human(limit)} exceeded.")
-                    return
+                    return None
             budget = self.tokens.get(name) if name is not None else None
             if budget is not None:
                 tokens = await self.limiter.budget(ident, budget)
                 headers += [(k + b"-tokens", v) for k, v in tokens.headers()]
                 if not tokens.allowed:
                     await self._deny(scope, send, tokens, headers, f"Token budget of {budget.amount} tokens per minute used up.")
-                    return
+                    return None
         except LimiterUnavailable as exc:
             self._warn(exc)
             if not self.fail_open:
@@ -101,19 +99,9 @@ class RateLimitMiddleware:
                                          code="rate_limiter_unavailable")
                 rejected(scope, err)
                 await _send_error(send, err, [])
-                return
+                return None
             headers = []
-
-        if not headers:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        return headers
 
     async def _deny(self, scope: Scope, send: Send, decision: Decision, headers: list[tuple[bytes, bytes]],
                     message: str) -> None:

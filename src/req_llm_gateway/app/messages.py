@@ -22,7 +22,6 @@ from ..budgets import Budgets, Reservation
 from ..errors import Forbidden, GatewayError
 from ..gateway import Gateway
 from ..providers import anthropic_native as native
-from ..providers import bedrock_native
 from ..providers.base import Provider
 from ..routing import Target
 from ..types import ChatChunk, ChatRequest, ChatResponse
@@ -45,6 +44,16 @@ def forwarded_headers(scope: Scope) -> list[tuple[str, str]]:
     """The client's `anthropic-*` headers (version, betas), forwarded to an Anthropic upstream as sent."""
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k.startswith(b"anthropic-")]
 
+
+
+def _bedrock_claude(provider: Any, model: str) -> bool:
+    """Claude on Bedrock (`providers/bedrock_native.is_bedrock_claude`), decided without importing that
+    module, which loads botocore, an optional extra."""
+    if provider.endpoint.wire != "bedrock" or "anthropic.claude" not in model:
+        return False
+    from ..providers import bedrock_native
+
+    return bedrock_native.is_bedrock_claude(provider, model)
 
 class Plan:
     """How each routing target answers this request: natively (pass-through) or translated."""
@@ -74,6 +83,9 @@ class Plan:
 
     def bedrock(self, target: Target[ChatRequest]) -> Any:
         """The InvokeModel request for Claude on Bedrock (the Anthropic body, minus model and stream)."""
+        # botocore (the bedrock extra) is imported only once Bedrock is used
+        from ..providers import bedrock_native
+
         payload = bedrock_native.body(self.req.raw, "stream" in self.req.body, bedrock_native.betas_of(self.headers))
         return bedrock_native.request(target.provider, target.req.model, payload, self.req.stream)
 
@@ -81,14 +93,18 @@ class Plan:
         if native.is_native(target.provider):
             return await native.complete(target.provider, self.upstream(target.provider, target.req.model,
                                                                         "/v1/messages"))
-        if bedrock_native.is_bedrock_claude(target.provider, target.req.model):
+        if _bedrock_claude(target.provider, target.req.model):
+            from ..providers import bedrock_native
+
             return await bedrock_native.complete(target.provider, self.bedrock(target))
         return await target.provider.complete(self.translated(target))
 
     def open(self, target: Target[ChatRequest]) -> AsyncGenerator[ChatChunk, None]:
         if native.is_native(target.provider):
             return native.stream(target.provider, self.upstream(target.provider, target.req.model, "/v1/messages"))
-        if bedrock_native.is_bedrock_claude(target.provider, target.req.model):
+        if _bedrock_claude(target.provider, target.req.model):
+            from ..providers import bedrock_native
+
             return bedrock_native.stream(target.provider, self.bedrock(target))
         return target.provider.stream(self.translated(target))
 

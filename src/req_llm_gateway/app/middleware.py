@@ -1,15 +1,14 @@
-"""Pure ASGI middleware: the request id every response carries."""
+"""The request id every response carries (set by the fused hot path, fastpath.py)."""
 
 from __future__ import annotations
 
 import itertools
 import os
 import re
-from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-__all__ = ["RequestIdMiddleware", "request_id_of"]
+__all__ = ["request_id_of"]
 
 # A client's id is kept when it is a sane token; anything else is replaced, so logs stay clean.
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
@@ -17,16 +16,17 @@ _SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
 class _Ids:
     """32 hex digits: a random 64-bit prefix per process, then a counter. Unique like a uuid4 for a
-    request id's purposes, without a call to the OS's random source on every request."""
+    request id's purposes, without a call to the OS on every request (a forked child starts afresh)."""
 
     def __init__(self) -> None:
-        self.pid = -1
-        self.prefix = ""
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)  # a forked child must not repeat its parent's ids
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
         self.counter = itertools.count()
 
     def next(self) -> str:
-        if self.pid != os.getpid():  # a forked child must not repeat its parent's ids
-            self.pid, self.prefix, self.counter = os.getpid(), os.urandom(8).hex(), itertools.count()
         return f"{self.prefix}{next(self.counter):016x}"
 
 
@@ -41,29 +41,3 @@ def request_id_of(scope: Scope) -> str:
                 return str(value.decode())
             break
     return _ids.next()
-
-
-class RequestIdMiddleware:
-    """Puts `request_id` (and the app's name, `app`: the events' metadata key) in `scope["state"]`, and
-    an `x-request-id` header on the response."""
-
-    def __init__(self, app: ASGIApp, name: str = "") -> None:
-        self.app = app
-        self.name = name
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = request_id_of(scope)
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = rid
-        state["app"] = self.name
-        header = (b"x-request-id", rid.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)

@@ -50,13 +50,19 @@ def describe_error(metadata: Mapping[str, Any]) -> str:
     return f"{type(reason).__name__}({', '.join(parts)})"
 
 
+def _log(log: logging.Logger, level: int, msg: str, args: tuple[Any, ...], extra: dict[str, Any]) -> None:
+    """`log.log(level, msg, *args, extra=extra)` without looking up the caller's frame (the handler's
+    own line says nothing): two lines per request, on every request."""
+    log.handle(log.makeRecord(log.name, level, __file__, 0, msg, args, None, "handle_event", extra))
+
+
 def handle_event(event: Any, m: Mapping[str, Any], md: Mapping[str, Any], log: logging.Logger) -> None:
     """The handler itself; `config` is the logger to write to."""
     phase = event[2]
     provider, model = md["provider"], md["model"]
     if phase == "start":
         if log.isEnabledFor(logging.INFO):
-            log.info("LLM request started: %s:%s", provider, model, extra={
+            _log(log, logging.INFO, "LLM request started: %s:%s", (provider, model), {
                 "llm_event": "start", "provider": provider, "model": model, "request_id": md.get("request_id"),
             })
     elif phase == "stop":
@@ -64,10 +70,10 @@ def handle_event(event: Any, m: Mapping[str, Any], md: Mapping[str, Any], log: l
             duration_ms = round(m["duration"] / 1e6, 3)
             cost = m.get("cost_usd")
             cost_text = "unknown" if cost is None else "$" + format_cost(cost)
-            log.info(
-                "LLM request completed: %s:%s duration=%sms tokens=%s cost=%s",
-                provider, model, duration_ms, m.get("total_tokens", 0), cost_text,
-                extra={
+            _log(
+                log, logging.INFO, "LLM request completed: %s:%s duration=%sms tokens=%s cost=%s",
+                (provider, model, duration_ms, m.get("total_tokens", 0), cost_text),
+                {
                     "llm_event": "stop", "provider": provider, "model": model, "request_id": md.get("request_id"),
                     "duration_ms": duration_ms, "prompt_tokens": m.get("prompt_tokens", 0),
                     "completion_tokens": m.get("completion_tokens", 0), "total_tokens": m.get("total_tokens", 0),

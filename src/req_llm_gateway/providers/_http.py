@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -20,7 +20,7 @@ from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnava
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .base import UpstreamRequest, WireFormat
 
-__all__ = ["HttpClient", "HttpProvider", "error_from_status", "retry_after_seconds"]
+__all__ = ["HeaderCache", "HttpClient", "HttpProvider", "error_from_status", "retry_after_seconds"]
 
 
 class HttpClient:
@@ -51,6 +51,25 @@ class HttpClient:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+class HeaderCache:
+    """Upstream headers built once per endpoint: they depend on the endpoint alone (its key, its options).
+
+        headers = cache.get(ep, wire.headers)
+    """
+
+    def __init__(self) -> None:
+        # id -> (endpoint, headers): holding the endpoint keeps its id from being reused by another
+        self._by_id: dict[int, tuple[Endpoint, Mapping[str, str]]] = {}
+
+    def get(self, ep: Endpoint, build: Callable[[Endpoint], Mapping[str, str]]) -> Mapping[str, str]:
+        hit = self._by_id.get(id(ep))
+        if hit is not None and hit[0] is ep:
+            return hit[1]
+        headers = dict(build(ep))  # a dict: aiohttp reads a dict's items, not any Mapping's
+        self._by_id[id(ep)] = (ep, headers)
+        return headers
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:

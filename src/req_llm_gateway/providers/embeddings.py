@@ -9,22 +9,20 @@ config file): `embeddings = true`, or a table `{ max_inputs = 2048, tokens = tru
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import importlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
-from ..config import Endpoint
+from ..config import ConfigError, Endpoint
 from ..embedding import EmbeddingRequest, EmbeddingResponse
 from ..errors import BadRequest, GatewayError, UpstreamError
 from ._embed_base import EmbeddingFormat, Limits, Reply
-from ._embed_bedrock import BedrockEmbeddings
 from ._embed_demo import DemoEmbedder
-from ._embed_gemini import GeminiEmbeddings
-from ._embed_openai import AzureEmbeddings, OpenAIEmbeddings
 from ._http import HttpProvider
 from .base import Provider, UpstreamRequest
 
 __all__ = ["EMBEDDING_FORMATS", "Embedder", "EmbeddingFormat", "HttpEmbedder", "Limits", "Reply",
-           "build_embedders", "offers_embeddings"]
+           "build_embedders", "embedding_format", "offers_embeddings"]
 
 
 class Embedder(Protocol):
@@ -33,12 +31,64 @@ class Embedder(Protocol):
     async def embed(self, req: EmbeddingRequest) -> EmbeddingResponse: ...
 
 
-EMBEDDING_FORMATS: dict[str, EmbeddingFormat] = {
-    "openai": OpenAIEmbeddings(),
-    "azure": AzureEmbeddings(),
-    "gemini": GeminiEmbeddings(),
-    "bedrock": BedrockEmbeddings(),
+# Wire format -> (module, class) of its embeddings format, imported only when a configured endpoint
+# speaks it (Bedrock's pulls in botocore, an optional extra).
+_MODULES: dict[str, tuple[str, str]] = {
+    "openai": ("._embed_openai", "OpenAIEmbeddings"),
+    "azure": ("._embed_openai", "AzureEmbeddings"),
+    "gemini": ("._embed_gemini", "GeminiEmbeddings"),
+    "bedrock": ("._embed_bedrock", "BedrockEmbeddings"),
 }
+_loaded: dict[str, EmbeddingFormat] = {}
+
+
+class _Formats(Mapping[str, EmbeddingFormat]):
+    """`EMBEDDING_FORMATS[wire]`: the format, imported when first looked up; `in` imports nothing."""
+
+    def __getitem__(self, wire: str) -> EmbeddingFormat:
+        if wire not in _MODULES:
+            raise KeyError(wire)
+        return embedding_format(wire)
+
+    def __contains__(self, wire: object) -> bool:
+        return wire in _MODULES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+
+EMBEDDING_FORMATS: Mapping[str, EmbeddingFormat] = _Formats()
+
+
+def embedding_format(wire: str) -> EmbeddingFormat:
+    """The embeddings format of `wire`, imported on first use; `ConfigError` when its extra is missing."""
+    fmt = _loaded.get(wire)
+    if fmt is None:
+        module, name = _MODULES[wire]
+        try:
+            fmt = _loaded[wire] = getattr(importlib.import_module(module, __package__), name)()
+        except ImportError as exc:
+            raise ConfigError(f"{wire} embeddings need the {wire} extra: pip install 'req-llm-gateway[{wire}]'") from exc
+    return fmt
+
+
+class _LazyFormat:
+    """The format of an endpoint without credentials (never called): imported only if it is."""
+
+    def __init__(self, wire: str) -> None:
+        self.wire = wire
+
+    def limits(self, req: EmbeddingRequest, ep: Endpoint) -> Limits:
+        return embedding_format(self.wire).limits(req, ep)
+
+    def build(self, req: EmbeddingRequest, ep: Endpoint) -> list[UpstreamRequest]:
+        return embedding_format(self.wire).build(req, ep)
+
+    def parse(self, replies: Sequence[Reply], req: EmbeddingRequest) -> EmbeddingResponse:
+        return embedding_format(self.wire).parse(replies, req)
 
 
 def offers_embeddings(ep: Endpoint) -> bool:
@@ -58,7 +108,8 @@ def build_embedders(providers: Mapping[str, Provider]) -> dict[str, Embedder]:
         if not offers_embeddings(ep):
             continue
         if isinstance(provider, HttpProvider):
-            out[name] = HttpEmbedder(provider, EMBEDDING_FORMATS[ep.wire])
+            fmt = embedding_format(ep.wire) if ep.configured else _LazyFormat(ep.wire)
+            out[name] = HttpEmbedder(provider, fmt)
         elif ep.wire == "demo":
             out[name] = DemoEmbedder()
     return out

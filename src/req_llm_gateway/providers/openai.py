@@ -1,6 +1,7 @@
 """The OpenAI Chat Completions wire format, used by OpenAI and every row of compatible.toml.
 
-The client's body goes upstream as sent (only `model` and `stream_options` change); responses and
+The client's body goes upstream as sent: its own bytes when only `model` changes (`ChatRequest.client_body`),
+else re-encoded with `model` and `stream_options` changed; headers are built once per endpoint. Responses and
 stream chunks are relayed as the upstream's own bytes, parsed only where usage or a finish reason is.
 """
 
@@ -14,7 +15,7 @@ from ..config import Endpoint
 from ..errors import GatewayError, UpstreamError
 from ..types import ChatChunk, ChatRequest, ChatResponse, Usage
 from . import _sse
-from ._http import error_from_status, openai_error_fields
+from ._http import HeaderCache, error_from_status, openai_error_fields
 from .base import UpstreamRequest
 
 __all__ = ["FEATURES", "OpenAIWire", "WIRE"]
@@ -36,6 +37,9 @@ class OpenAIWire:
     path = "/chat/completions"
     features: Mapping[str, str] = FEATURES
 
+    def __init__(self) -> None:
+        self._headers = HeaderCache()
+
     def headers(self, ep: Endpoint) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if ep.api_key:
@@ -48,13 +52,21 @@ class OpenAIWire:
     def url(self, req: ChatRequest, ep: Endpoint) -> str:
         return ep.base_url + self.path
 
+    def headers_for(self, ep: Endpoint) -> Mapping[str, str]:
+        """`headers(ep)`, built once per endpoint."""
+        return self._headers.get(ep, self.headers)
+
     def build(self, req: ChatRequest, ep: Endpoint) -> UpstreamRequest:
+        headers = self.headers_for(ep)
+        sent = req.client_body()  # the client's own bytes, when only the model name changes
+        if sent is not None:
+            return UpstreamRequest(self.url(req, ep), headers, sent)
         body = {"model": req.model, "messages": req.messages, **req.params}
         if req.stream:
             body["stream"] = True
             opts = req.params.get("stream_options")
             body["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
-        return UpstreamRequest(self.url(req, ep), self.headers(ep), orjson.dumps(body))
+        return UpstreamRequest(self.url(req, ep), headers, orjson.dumps(body))
 
     def parse(self, body: bytes, req: ChatRequest) -> ChatResponse:
         data = orjson.loads(body)

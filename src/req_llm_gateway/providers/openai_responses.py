@@ -28,8 +28,8 @@ def passes_through(provider: Provider) -> bool:
 
 def _request(provider: HttpProvider, body: bytes) -> UpstreamRequest:
     ep = provider.endpoint
-    headers_of = getattr(provider.wire, "headers", None)
-    headers: dict[str, str] = headers_of(ep) if callable(headers_of) else {"Content-Type": "application/json"}
+    headers_of = getattr(provider.wire, "headers_for", None)  # built once per endpoint (providers/_http.py)
+    headers: Mapping[str, str] = headers_of(ep) if callable(headers_of) else {"Content-Type": "application/json"}
     if ep.wire == "azure":
         base = ep.base_url or str(ep.options.get("endpoint") or "").rstrip("/")
         if not base:
