@@ -20,6 +20,8 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/system-deps.sh chromium redis-server postgresql
 	PYTHON=$(PY) bash deploy/check.sh --install-only
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy --strict src/req_llm_gateway
 	# CPU guard: fails only past a generous ceiling of gateway CPU per request (never wall-clock time).
 	$(PY) bench/guard.py --max-cpu-ms 1.5 --max-stream-cpu-ms 5 --max-embeddings-cpu-ms 1.5
 	$(PY) -m pytest $(PYTEST_ARGS)

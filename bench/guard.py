@@ -23,10 +23,10 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import procstat  # noqa: E402
-import routes as api_routes  # noqa: E402
-import targets as tg  # noqa: E402
-from run import settle  # noqa: E402
+import procstat
+import routes as api_routes
+import targets as tg
+from run import settle
 
 
 async def _fire(url: str, body: bytes, total: int, concurrency: int, stream: bool,

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = dataclasses.replace(spec, extra_env={**spec.extra_env, **extra})
         running = tg.start(spec, target_cpus, f"http://127.0.0.1:{port}/v1", Path(tmp), deadline_s=60)
         try:
-            for name, (path, body) in CELLS.items():  # warm-up: imports, pools, caches
+            for path, body in CELLS.values():  # warm-up: imports, pools, caches
                 measure(running, path, json.dumps(body).encode(), 50, a.concurrency)
             for _ in range(a.rounds):  # cells interleaved; the least CPU of the rounds is kept
                 for name, (path, body) in CELLS.items():

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import targets as tg  # noqa: E402
-from guard import _fire  # noqa: E402
+import targets as tg
+from guard import _fire
 
 # (layer, substring of the frame's file) - first match wins, most specific first.
 LAYERS = [

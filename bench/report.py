@@ -50,7 +50,7 @@ def summarize(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         s["added_ttft_ms_c1"] = s1.get("added_ttft_ms") if s1 else None
         out[name] = s
     gw = out.get("gateway", {}).get("cpu_ms_per_req")
-    for name, s in out.items():
+    for s in out.values():
         s["cpu_x_gateway"] = s["cpu_ms_per_req"] / gw if gw and s["cpu_ms_per_req"] else None
     if "gateway" in out and "gateway-w2" in out:
         one, two = out["gateway"]["max_rps"], out["gateway-w2"]["max_rps"]

@@ -15,17 +15,17 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen  # noqa: E402
-import procstat  # noqa: E402
-import report  # noqa: E402
-import routes as api_routes  # noqa: E402
-import targets as tg  # noqa: E402
+import loadgen
+import procstat
+import report
+import routes as api_routes
+import targets as tg
 
 MODES = {  # seconds per cell, warm-up seconds per target, default target set
     "quick": {"cell": 2.0, "stream_cell": 2.0, "warmup": 1.0,
@@ -111,7 +111,6 @@ class Bench:
         return path
 
     def start_mock(self) -> None:
-        port = tg.free_port()
         spec = tg.Spec("mock", "gpt-4o-mini", "load", lambda: None,
                        lambda p, u, t: ([self.a.python, str(tg.BENCH_DIR / "mock_upstream.py"), "--port", str(p)], {}))
         self.mock = tg.start(spec, self.a.load_cpus, "", self.tmp, deadline_s=20)
@@ -324,7 +323,7 @@ def meta(b: Bench) -> dict[str, Any]:
                       if ln.startswith("model name")), platform.machine())
     litellm_py = tg.LITELLM_VENV / "bin" / "python"
     return {
-        "mode": b.a.mode, "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": b.a.mode, "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(), "cpu_model": cpu_model, "kernel": platform.release(),
         "load_cpus": b.a.load_cpus, "target_cpus": b.a.target_cpus, "multi_cpus": b.a.multi_cpus or "all",
         "cell_seconds": b.cell_s, "stream_cell_seconds": b.stream_s, "chunks": b.a.chunks,

@@ -1,7 +1,9 @@
 """CPU cost per request of telemetry dispatch: no handler, each integration alone, and all of them.
 
 Each simulated request emits what the gateway emits for one chat completion: a start event, then a
-stop event with the gateway's real measurements (Decimal cost included). Two figures per scenario:
+stop event with the gateway's real measurements (Decimal cost included) and its own metadata (as
+gateway.py builds it; `telemetry.execute` hands handlers read-only copies). Integrations attach as
+`create_app` attaches them, to one app's events. Two figures per scenario:
   request path  CPU of the emitting thread (what a request waits for), from time.thread_time_ns
   process       CPU of the whole process, background senders included, from time.process_time_ns
 
@@ -28,12 +30,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from req_llm_gateway import telemetry
+from req_llm_gateway.events import REQUEST_START as START
+from req_llm_gateway.events import REQUEST_STOP as STOP
 from req_llm_gateway.integrations import logging as llm_logging
 from req_llm_gateway.integrations.metrics import LLMMetrics
 from req_llm_gateway.integrations.prometheus import PrometheusMetrics
 
-START = ("req_llm_gateway", "request", "start")
-STOP = ("req_llm_gateway", "request", "stop")
+APP = "gateway-1"
 KNOWN = {"openai": ["gpt-4o", "gpt-4o-mini"], "demo": ["demo"]}
 
 
@@ -42,17 +45,19 @@ def one_request(stream: bool) -> Callable[[], None]:
     request_id = uuid.uuid4().hex  # the request has one anyway; generating it is not telemetry's cost
     execute = telemetry.execute
 
+    refs = iter(range(1, 1 << 62))
+
     def run() -> None:
         start = time.monotonic_ns()
-        meta = {"provider": "openai", "model": "gpt-4o", "request_id": request_id, "stream": stream}
+        meta = {"provider": "openai", "model": "gpt-4o", "request_id": request_id, "stream": stream,
+                "api": "openai.chat", "app": APP, "request_ref": next(refs)}
         execute(START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
         m = {"duration": 342_000_000, "prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30,
              "cost_usd": cost, "cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
              "upstream_duration": 341_500_000}
         if stream:
             m["time_to_first_token"] = 120_000_000
-        meta["finish_reasons"] = ["stop"]
-        execute(STOP, m, meta)
+        execute(STOP, m, {**meta, "finish_reasons": ("stop",), "provider_used": "openai", "model_used": "gpt-4o"})
 
     return run
 
@@ -64,7 +69,7 @@ class Scenario:
 
 
 def _prometheus() -> Callable[[], None]:
-    prom = PrometheusMetrics(CollectorRegistry(), known_models=KNOWN).attach()
+    prom = PrometheusMetrics(CollectorRegistry(), known_models=KNOWN).attach(app=APP)
     return prom.close
 
 
@@ -72,7 +77,7 @@ def _logging() -> Callable[[], None]:
     logger = logging.getLogger("bench.requests")
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    sink = open(os.devnull, "w")  # noqa: SIM115 - closed by the returned teardown
+    sink = open(os.devnull, "w")
     handler = logging.StreamHandler(sink)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
@@ -91,7 +96,7 @@ def _statsd() -> Callable[[], None]:
 
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a real listener that nobody reads
     sink.bind(("127.0.0.1", 0))
-    reporter = StatsdMetrics("127.0.0.1", sink.getsockname()[1], known_models=KNOWN).attach()
+    reporter = StatsdMetrics("127.0.0.1", sink.getsockname()[1], known_models=KNOWN).attach(app=APP)
 
     def teardown() -> None:
         reporter.close()
@@ -115,7 +120,7 @@ def _otel() -> Callable[[], None]:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(Discard()))
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    otel = OpenTelemetry(tracer_provider, meter_provider, owns_providers=True).attach()
+    otel = OpenTelemetry(tracer_provider, meter_provider, owns_providers=True, known_models=KNOWN).attach(app=APP)
     return otel.close
 
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from req_llm_gateway.apis.anthropic_tokens import estimate
+from req_llm_gateway.apis.anthropic_tokens import estimate  # noqa: E402 - after the sys.path set-up
 
 
 def _text(value: Any) -> str:

@@ -51,7 +51,7 @@ def bench_pricing(n: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for provider, model in (("openai", "gpt-4o"), ("gemini", "gemini-2.5-pro"), ("deepseek", "deepseek-chat")):
         pricing.cost(provider, model, USAGE)  # resolve once
-        out[f"Pricing.cost {provider}:{model}"] = per_call_ns(lambda: pricing.cost(provider, model, USAGE), n)
+        out[f"Pricing.cost {provider}:{model}"] = per_call_ns(lambda p=provider, m=model: pricing.cost(p, m, USAGE), n)
     gp_usage = genai_prices.Usage(input_tokens=1200, output_tokens=300, cache_read_tokens=400)
     out["genai_prices.calc_price openai:gpt-4o (uncached, for comparison)"] = per_call_ns(
         lambda: genai_prices.calc_price(gp_usage, "gpt-4o", provider_id="openai"), max(n // 20, 1000))

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from req_llm_gateway import cli, telemetry, usage
-from req_llm_gateway.gateway import EXCEPTION, STOP
+from req_llm_gateway.events import REQUEST_EXCEPTION as EXCEPTION
+from req_llm_gateway.events import REQUEST_STOP as STOP
 from req_llm_gateway.usage.memory import MemoryUsageStore
 from req_llm_gateway.usage.store import UsageRecord
 

@@ -35,7 +35,7 @@ def test_every_python_block_in_the_telemetry_docs_runs(handlers_restored: None, 
     namespace: dict[str, Any] = {"__name__": "docs_telemetry"}
     try:
         for line, code in blocks:
-            exec(compile(code, f"{DOC}:{line}", "exec"), namespace)  # noqa: S102 - the docs are ours
+            exec(compile(code, f"{DOC}:{line}", "exec"), namespace)
     finally:
         server = namespace.get("server")
         if server is not None:
@@ -74,3 +74,22 @@ def test_docs_list_every_prometheus_metric_the_integration_registers() -> None:
     names = {m.name + ("_total" if m.type == "counter" else "") for m in registry.collect()}
     text = DOC.read_text()
     assert names and all(f"| `{name}` |" in text for name in names), names
+
+
+def test_the_event_table_in_the_docs_is_the_catalogue() -> None:
+    from req_llm_gateway.events import render_table
+
+    text = DOC.read_text()
+    table = text.split("<!-- events:begin -->\n", 1)[1].split("\n<!-- events:end -->", 1)[0]
+    assert table == render_table()
+
+
+def test_routing_docs_name_the_keys_the_catalogue_lists_for_upstream_and_circuit_events() -> None:
+    from req_llm_gateway.events import CATALOGUE
+
+    text = (DOC.parent / "routing.md").read_text()
+    for spec in CATALOGUE:
+        if spec.name[1] in ("upstream", "circuit"):
+            row = next(line for line in text.splitlines() if line.startswith(f"| `{spec.name!r}".replace("'", '"')))
+            for key in (*spec.measurements, *spec.metadata):
+                assert f"`{key}`" in row, (spec.name, key)

@@ -29,8 +29,8 @@ from req_llm_gateway.types import Usage
 from tests.conftest import serve_gateway
 from tests.fakes.server import LoopbackServer
 
-NOON = dt.datetime(2026, 11, 3, 12, 0, tzinfo=dt.timezone.utc)
-EVENING = dt.datetime(2026, 11, 3, 18, 0, tzinfo=dt.timezone.utc)
+NOON = dt.datetime(2026, 11, 3, 12, 0, tzinfo=dt.UTC)
+EVENING = dt.datetime(2026, 11, 3, 18, 0, tzinfo=dt.UTC)
 
 
 def U(prompt: int, completion: int, cached: int = 0, cache_write: int = 0, reasoning: int = 0) -> Usage:

@@ -28,4 +28,4 @@ def test_python_example_runs() -> None:
         # The example's models, served by the offline demo provider through the same bridge.
         source = code.group(1).replace("http://127.0.0.1:4000", gw.url)
         source = source.replace("anthropic:claude-sonnet-4-5", "demo:echo").replace("openai:gpt-4o", "demo")
-        exec(compile(source, "responses-doc", "exec"), {})  # noqa: S102 - the docs are ours
+        exec(compile(source, "responses-doc", "exec"), {})

@@ -50,7 +50,7 @@ def test_detach_removes_every_event_of_the_handler_and_unknown_id_raises() -> No
 
 
 def test_list_handlers_filters_by_prefix_one_entry_per_event() -> None:
-    fn = lambda *a: None  # noqa: E731
+    fn = lambda *a: None
     telemetry.attach_many("m", [("req", "a", "start"), ("req", "a", "stop"), ("other",)], fn, "c")
     listed = telemetry.list_handlers(("req", "a"))
     assert sorted(h["event_name"] for h in listed) == [("req", "a", "start"), ("req", "a", "stop")]
@@ -116,3 +116,55 @@ async def test_span_reports_cancellation_as_kind_exit() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     assert events[0].metadata["kind"] == "exit"
+
+
+def test_handler_cannot_change_what_another_handler_sees() -> None:
+    seen: list[Any] = []
+
+    def meddler(_e: Any, m: Any, md: Any, _c: Any) -> None:
+        md["provider"] = "changed"
+
+    telemetry.attach("meddler", ("app", "x"), meddler)
+    telemetry.attach("reader", ("app", "x"), lambda e, m, md, c: seen.append(dict(md)))
+    telemetry.execute(("app", "x"), {"n": 1}, {"provider": "openai"})
+    telemetry.execute(("app", "x"), {"n": 1}, {"provider": "openai"})
+    assert seen == [{"provider": "openai"}, {"provider": "openai"}]
+    assert "meddler" not in {h["id"] for h in telemetry.list_handlers(())}  # writing raised: detached
+
+
+def test_emitter_changing_its_dict_after_dispatch_changes_nothing_recorded() -> None:
+    meta = {"provider": "openai"}
+    measurements = {"n": 1}
+    with telemetry.capture([("app", "x")]) as events:
+        telemetry.execute(("app", "x"), measurements, meta)
+    meta["provider"] = "later"
+    measurements["n"] = 2
+    assert events[0].metadata == {"provider": "openai"}
+    assert events[0].measurements == {"n": 1}
+
+
+def test_handler_raising_system_exit_is_detached_with_failure_and_traceback_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    def exits(*_a: Any) -> None:
+        raise SystemExit(3)
+
+    telemetry.attach("exits", ("app", "x"), exits)
+    with telemetry.capture([telemetry.FAILURE_EVENT]) as failures:
+        telemetry.execute(("app", "x"), {}, {})  # does not raise
+    assert failures[0].metadata["handler_id"] == "exits"
+    assert failures[0].metadata["kind"] == "exit"
+    assert isinstance(failures[0].metadata["reason"], SystemExit)
+    assert "exits" not in {h["id"] for h in telemetry.list_handlers(())}
+    [record] = [r for r in caplog.records if "exits" in r.getMessage()]
+    assert record.exc_info is not None and record.exc_info[0] is SystemExit
+
+
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, asyncio.CancelledError])
+def test_keyboard_interrupt_and_cancellation_in_a_handler_reach_the_caller(exc_type: type[BaseException]) -> None:
+    def interrupted(*_a: Any) -> None:
+        raise exc_type()
+
+    telemetry.attach("interrupted", ("app", "x"), interrupted)
+    with pytest.raises(exc_type):
+        telemetry.execute(("app", "x"), {}, {})
+    assert "interrupted" in {h["id"] for h in telemetry.list_handlers(())}

@@ -22,7 +22,7 @@ def chat(url: str, model: str, text: str, **extra: object) -> httpx.Response:
 
 
 def today() -> str:
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def test_usage_lists_the_requests_just_made_with_exact_totals() -> None:
@@ -50,7 +50,7 @@ def test_usage_filters_by_provider_model_dates_and_limit() -> None:
     with serve_gateway() as gw:
         for model in ("demo:echo", "demo:echo", "demo:other"):
             chat(gw.url, model, "one two three")
-        get = lambda **p: httpx.get(gw.url + "/v1/usage", params=p).json()  # noqa: E731
+        get = lambda **p: httpx.get(gw.url + "/v1/usage", params=p).json()
         assert [r["model"] for r in get(model="other")["rows"]] == ["other"]
         assert get(provider="openai")["rows"] == []
         assert get(provider="DEMO")["totals"]["calls"] == 3

@@ -2,20 +2,17 @@
 or a stream -> price -> record usage -> emit telemetry. No ASGI here. Usage and cost belong to the
 deployment that answered.
 
-Events (see docs/telemetry.md):
-    ("req_llm_gateway", "request", "start")      {system_time, monotonic_time}; {provider, model, request_id, stream,
-                                                  [traceparent, tracestate]}
-    ("req_llm_gateway", "request", "stop")       {duration, prompt_tokens, completion_tokens, total_tokens,
-                                                  cost_usd, cached_tokens, reasoning_tokens, upstream_duration,
-                                                  [time_to_first_token]}; start metadata + {finish_reasons,
-                                                  provider_used, model_used} (who answered: a fallback may)
-    ("req_llm_gateway", "request", "exception")  {duration, upstream_duration}; start metadata + {kind, reason, stacktrace}
-`embed` emits the same three (its stop adds the measurement `inputs`); the app adds `api` to the metadata.
+Events (their keys: `events.CATALOGUE`, docs/telemetry.md): REQUEST_START, then REQUEST_STOP (start
+metadata + finish_reasons, provider_used, model_used: who answered, a fallback may) or REQUEST_EXCEPTION
+(start metadata + kind, reason, stacktrace). Each event gets its own metadata; none changes after dispatch.
+`embed` emits the same three (its stop adds the measurement `inputs`). `api` is "openai.chat" unless the
+caller's metadata names another client API.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 import traceback
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
@@ -23,11 +20,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+import orjson
+
 from . import telemetry
 from .config import Settings
 from .embedding import EmbeddingRequest, EmbeddingResponse
 from .errors import BadRequest, GatewayError
-from .events import REQUEST_EXCEPTION, REQUEST_START, REQUEST_STOP
+from .events import API_CHAT, REQUEST_EXCEPTION, REQUEST_START, REQUEST_STOP
 from .pricing import Pricing
 from .providers.base import Provider
 from .providers.embeddings import build_embedders
@@ -35,11 +34,7 @@ from .routing import Route, Router, Target
 from .types import ChatChunk, ChatRequest, ChatResponse, Usage
 from .usage.store import UsageRecord, UsageStore
 
-__all__ = ["EXCEPTION", "START", "STOP", "Answer", "Completion", "Embedded", "Gateway"]
-
-START = REQUEST_START
-STOP = REQUEST_STOP
-EXCEPTION = REQUEST_EXCEPTION
+__all__ = ["Answer", "Completion", "Embedded", "Gateway"]
 
 
 class Answer(Protocol):
@@ -60,6 +55,8 @@ def _stream(target: Target[ChatRequest]) -> AsyncGenerator[ChatChunk, None]:
     return target.provider.stream(target.req)
 
 _UTC = dt.UTC
+# `request_ref`: unique per request in this process, unlike `request_id`, which the client may choose.
+_refs = itertools.count(1)
 Charge = Callable[[Decimal | None], None]  # a budget hold's `charge`: called once with the recorded cost
 
 
@@ -90,13 +87,16 @@ class Gateway:
         *,
         wall_clock: Callable[[], float] = time.time,
         router: Router | None = None,
+        app: str = "",
     ) -> None:
         self.settings = settings
         self.providers = providers
         self.pricing = pricing
         self.usage = usage
         self.wall_clock = wall_clock
+        self.app = app  # the `app` metadata key: which create_app() emitted an event
         self.router = router or Router(settings, providers)
+        self.router.app = app
         self.embedders = build_embedders(providers)
 
     def route(self, req: Any, *, key_name: str = "", session: str | None = None) -> Route:
@@ -105,8 +105,9 @@ class Gateway:
 
     def _meta(self, provider: str, req: Any, request_id: str, stream: bool,
               extra: Mapping[str, Any] | None) -> dict[str, Any]:
-        meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": stream}
-        if extra:
+        meta = {"provider": provider, "model": req.model, "request_id": request_id, "stream": stream,
+                "api": API_CHAT, "app": self.app, "request_ref": next(_refs)}
+        if extra:  # the route's `api`, an incoming `traceparent`, ...
             meta.update(extra)
         return meta
 
@@ -128,7 +129,10 @@ class Gateway:
             charge(cost)
 
     def _stop(self, meta: dict[str, Any], duration: int, usage: Usage | None, cost: Decimal | None,
-              upstream_ns: int, finish_reasons: list[str], extra: dict[str, Any] | None = None) -> None:
+              upstream_ns: int, finish_reasons: list[str], extra: dict[str, Any] | None = None, *,
+              used: tuple[str, str] | None = None) -> None:
+        """The stop event: start's metadata (never changed) + finish_reasons and who answered (`used`,
+        else the metadata's `provider_used`/`model_used`, else who was asked)."""
         u = usage or Usage()
         measurements = {
             "duration": duration, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
@@ -138,13 +142,15 @@ class Gateway:
         }
         if extra:
             measurements.update(extra)
-        meta["finish_reasons"] = finish_reasons
-        telemetry.execute(STOP, measurements, meta)
+        if used is None:
+            used = (meta.get("provider_used") or meta["provider"], meta.get("model_used") or meta["model"])
+        telemetry.execute(REQUEST_STOP, measurements, {
+            **meta, "finish_reasons": tuple(finish_reasons), "provider_used": used[0], "model_used": used[1]})
 
     def _exception(self, meta: dict[str, Any], duration: int, upstream_ns: int, exc: BaseException) -> None:
         kind = "error" if isinstance(exc, Exception) else "exit"
         telemetry.execute(
-            EXCEPTION,
+            REQUEST_EXCEPTION,
             {"duration": duration, "upstream_duration": upstream_ns},
             {**meta, "kind": kind, "reason": exc, "stacktrace": traceback.extract_tb(exc.__traceback__)},
         )
@@ -153,8 +159,9 @@ class Gateway:
                        *, session: str | None = None, route: Route | None = None,
                        call: Callable[[Target[Any]], Awaitable[Answer]] | None = None,
                        charge: Charge | None = None) -> Completion:
-        """Answer a non-stream request: one start, then one stop or exception event.
-        `meta` adds keys to the events' metadata (the app passes an incoming `traceparent`); `call`
+        """Answer a non-stream request: one start, then one stop or exception event (kind "exit" when
+        the caller cancels it: the client went away). `meta` adds keys to the events' metadata (the app
+        passes a `traceparent`, another route its `api`); `call`
         answers on one candidate (default: `provider.complete(req)`), see routing/__init__.py; `charge`
         receives the cost recorded in usage, on every path (a budget hold's `charge`)."""
         route, meta_, start = self._begin(req, request_id, meta, key_name, session, route, False)
@@ -175,8 +182,8 @@ class Gateway:
         cost = self.pricing.cost(pid, model, response.usage)
         latency_ms = duration / 1e6
         self._record(pid, model, True, response.usage, cost, duration, key_name, charge)
-        meta_.update(provider_used=pid, model_used=model)
-        self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons)
+        self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, response.finish_reasons,
+                   used=(pid, model))
         origin = route.requested if used.fallback else None
         return Completion(response, cost, latency_ms, self._extension(pid, latency_ms, cost, origin), t1 - t0)
 
@@ -202,9 +209,8 @@ class Gateway:
         pid, model = used.deployment.provider, used.deployment.model
         cost = self.pricing.cost(pid, model, response.usage)
         self._record(pid, model, True, response.usage, cost, t1 - start, key_name, charge)
-        meta_.update(provider_used=pid, model_used=model)
         self._stop(meta_, time.monotonic_ns() - start, response.usage, cost, t1 - t0, [],
-                   {"inputs": len(req.inputs)})
+                   {"inputs": len(req.inputs)}, used=(pid, model))
         origin = route.requested if used.fallback else None
         return Embedded(response, cost, self._extension(pid, (t1 - start) / 1e6, cost, origin), t1 - t0)
 
@@ -224,7 +230,7 @@ class Gateway:
         start = time.monotonic_ns()
         name = route.provider if route is not None else self.router.table.aliases.get(req.provider, req.provider)
         meta = self._meta(name, req, request_id, stream, extra)
-        telemetry.execute(START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
+        telemetry.execute(REQUEST_START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
         if route is None:
             try:
                 route = self.route(req, key_name=key_name, session=session)
@@ -238,7 +244,8 @@ class Gateway:
                      open: Callable[[Target[Any]], AsyncIterator[Any]] | None = None,
                      charge: Charge | None = None) -> AsyncGenerator[Any, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
-        (`stream_options.include_usage`), carrying `x_req_llm`; usage is recorded either way. `open`
+        (`stream_options.include_usage`), as a final chunk with `choices: []` carrying `x_req_llm`; usage
+        is recorded either way. `time_to_first_token` is the first chunk with output in it. `open`
         starts the stream on one candidate (default: `provider.stream(req)`; its items are then relayed
         untouched), see routing/__init__.py."""
         route, meta, start = self._begin(req, request_id, meta, key_name, session, route, True)
@@ -251,17 +258,16 @@ class Gateway:
         try:
             opened = await self.router.open(route, req, open or _stream, request_id=request_id, stream=True)
         except BaseException as exc:
-            duration = time.monotonic_ns() - start
-            self._exception(meta, duration, duration, exc)
+            failed_at = time.monotonic_ns()
+            self._exception(meta, failed_at - start, failed_at - t0, exc)
             tried = route.tried
             self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
-                         False, None, None, duration, key_name, charge)
+                         False, None, None, failed_at - start, key_name, charge)
             raise
         used, first, chunks = opened.target, opened.first, opened
         shape = open is None
         pid, model = used.deployment.provider, used.deployment.model
         origin = route.requested if used.fallback else None
-        meta.update(provider_used=pid, model_used=model)
         first_at = time.monotonic_ns()
         try:
             try:
@@ -276,15 +282,16 @@ class Gateway:
                             break
                         t1 = time.monotonic_ns()
                     upstream_ns += t1 - t0
-                    if not ttft:
+                    if not ttft and (not shape or _carries_output(chunk)):  # `open`: items relayed as they are
                         ttft = t1 - start
                     if chunk.finish_reason:
                         finish.append(chunk.finish_reason)
                     if chunk.usage is not None:
                         usage = chunk.usage
                         cost = self.pricing.cost(pid, model, usage)
-                        if shape and not self._shape_usage_chunk(chunk, req, pid, (t1 - start) / 1e6, cost,
-                                                                 origin):
+                        if shape:
+                            for part in self._shape_usage_chunk(chunk, req, pid, (t1 - start) / 1e6, cost, origin):
+                                yield part
                             continue
                     yield chunk
             finally:
@@ -296,18 +303,46 @@ class Gateway:
             raise
         duration = time.monotonic_ns() - start
         self._record(pid, model, True, usage, cost, duration, key_name, charge)
-        self._stop(meta, duration, usage, cost, upstream_ns, finish, {"time_to_first_token": ttft})
+        self._stop(meta, duration, usage, cost, upstream_ns, finish, {"time_to_first_token": ttft} if ttft else None,
+                   used=(pid, model))
 
     def _shape_usage_chunk(self, chunk: ChatChunk, req: ChatRequest, provider: str, latency_ms: float,
-                           cost: Decimal | None, origin: str | None = None) -> bool:
-        """Make the usage chunk what the client asked for; False means drop it."""
+                           cost: Decimal | None, origin: str | None = None) -> tuple[ChatChunk, ...]:
+        """What the client gets of a chunk carrying usage: without usage when it did not ask for it
+        (nothing if the chunk had nothing else), else usage on a final chunk of its own with
+        `choices: []`, as OpenAI sends it (an upstream may put usage on its last content chunk)."""
+        seen = chunk.obj if chunk.obj is not None else orjson.loads(chunk.data or b"{}")
         if not req.include_usage:
-            obj = chunk.as_obj()
-            if not obj.get("choices"):
-                return False
-            obj.pop("usage", None)
-            return True
+            if not seen.get("choices"):
+                return ()
+            chunk.as_obj().pop("usage", None)
+            return (chunk,)
         ext = self._extension(provider, latency_ms, cost, origin)
+        if ext is None and not seen.get("choices"):
+            return (chunk,)  # already what the client asked for: relayed as it came
+        obj = chunk.as_obj()
+        parts: tuple[ChatChunk, ...] = ()
+        if obj.get("choices"):
+            usage_obj = {k: v for k, v in obj.items() if k != "choices"}
+            usage_obj["choices"] = []
+            obj.pop("usage", None)
+            parts = (chunk,)
+            chunk = ChatChunk(obj=usage_obj, usage=chunk.usage)
+            obj = usage_obj
         if ext is not None:
-            chunk.as_obj()["x_req_llm"] = ext
-        return True
+            obj["x_req_llm"] = ext
+        return (*parts, chunk)
+
+
+_OUTPUT_KEYS = ("content", "tool_calls", "function_call", "reasoning_content", "reasoning", "refusal")
+
+
+def _carries_output(chunk: ChatChunk) -> bool:
+    """True for a chunk with text, a tool call or reasoning in it (not a role-only or empty delta):
+    what time to first token waits for. Parses a relayed chunk only until the first such chunk."""
+    obj = chunk.obj if chunk.obj is not None else orjson.loads(chunk.data or b"{}")
+    for choice in obj.get("choices") or ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and any(delta.get(k) for k in _OUTPUT_KEYS):
+            return True
+    return False

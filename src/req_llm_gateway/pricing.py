@@ -17,12 +17,12 @@ from typing import Any
 from .config import ConfigError
 from .types import Usage
 
-__all__ = ["CATALOGUE_PROVIDER", "PriceError", "PriceRefresh", "Pricing", "Rates", "Tiered"]
+__all__ = ["CATALOGUE_PROVIDER", "PriceError", "PriceRefresh", "Pricing", "Rates", "Tiered", "catalogue_models"]
 
 _log = logging.getLogger(__name__)
 _MILLION = Decimal(1_000_000)
 _THOUSAND = Decimal(1_000)
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 # Gateway provider id -> genai-prices provider id (the catalogue's own ids).
 CATALOGUE_PROVIDER: Mapping[str, str] = {
@@ -245,6 +245,20 @@ class Pricing:
         if self._snapshot is not None and data_snapshot.get_snapshot() is not self._snapshot:
             self._cache.clear()
             self._snapshot = None
+
+
+def catalogue_models(provider: str) -> frozenset[str]:
+    """The model ids the bundled price catalogue lists for a gateway provider id (empty if none):
+    `"gemini-1.5-flash" in catalogue_models("gemini")`. Metric label guards call it once per provider."""
+    catalogue_id = CATALOGUE_PROVIDER.get(provider.lower())
+    if catalogue_id is None:
+        return frozenset()
+    from genai_prices import data_snapshot
+
+    for entry in data_snapshot.get_snapshot().providers:
+        if entry.id == catalogue_id:
+            return frozenset(m.id for m in entry.models)
+    return frozenset()
 
 
 def _from_model_price(price: Any) -> Rates | None:

@@ -134,8 +134,8 @@ class ResponsesGateway:
         answer.cost_usd = gw.pricing.cost(pid, model, answer.usage)
         answer.upstream_ns = t1 - t0
         gw._record(pid, model, True, answer.usage, answer.cost_usd, t1 - start, key_name, charge)
-        meta_.update(provider_used=pid, model_used=model, responses_mode=_mode(used),
-                     dropped_tools=list(answer.dropped))
+        meta_ = {**meta_, "provider_used": pid, "model_used": model, "responses_mode": _mode(used),
+                 "dropped_tools": list(answer.dropped)}  # a new dict: start's metadata never changes
         gw._stop(meta_, time.monotonic_ns() - start, answer.usage, answer.cost_usd, t1 - t0,
                  [answer.status] if answer.status else [])
         return answer
@@ -164,18 +164,18 @@ class ResponsesGateway:
             translator = StreamTranslator(Context(rr.body, b.names))
             return _Opened(translator.start() + translator.feed(first_chunk), chunks, None, translator, b.dropped)
 
+        t0 = time.monotonic_ns()
         try:
             opened, used = await self._route(route, req, rid, once, stream=True)
         except BaseException as exc:
-            duration = time.monotonic_ns() - start
-            gw._exception(meta_, duration, duration, exc)
+            failed_at = time.monotonic_ns()
+            gw._exception(meta_, failed_at - start, failed_at - t0, exc)
             tried = route.tried
             gw._record(tried.provider if tried else route.provider, tried.model if tried else req.model, False,
-                       None, None, duration, key_name, charge)
+                       None, None, failed_at - start, key_name, charge)
             raise
-        meta_.update(provider_used=used.deployment.provider, model_used=used.deployment.model,
-                     responses_mode=_mode(used),
-                     dropped_tools=list(opened.dropped))
+        meta_ = {**meta_, "provider_used": used.deployment.provider, "model_used": used.deployment.model,
+                 "responses_mode": _mode(used), "dropped_tools": list(opened.dropped)}
         return ResponsesStream(opened.dropped, self._relay(opened, used, meta_, start, key_name, charge), opened)
 
     async def _relay(self, opened: _Opened, used: Target[ChatRequest], meta: dict[str, Any], start: int,

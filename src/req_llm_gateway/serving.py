@@ -1,15 +1,19 @@
 """How `serve` guards its sockets against slow or oversized clients, below the ASGI app: uvicorn's
 httptools protocol with a cap on the request head's size (431) and a deadline for it to arrive
-(REQ_LLM_GATEWAY_MAX_HEADER_BYTES, REQ_LLM_GATEWAY_CLIENT_TIMEOUT). The body's deadline is the app's."""
+(REQ_LLM_GATEWAY_MAX_HEADER_BYTES, REQ_LLM_GATEWAY_CLIENT_TIMEOUT). The body's deadline is the app's.
+Each refusal emits the rejected event, with `app` None: it happens below any app."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from . import telemetry
 from .config import Settings
+from .events import REQUEST_REJECTED
 
 __all__ = ["GuardedHttpToolsProtocol"]
 
@@ -51,6 +55,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if not self.transport.is_closing():
+            _rejected(408, "request_timeout")
             self.transport.write(_408)
             self.transport.close()
 
@@ -81,6 +86,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         if self._head_too_large:
             self._disarm()
+            _rejected(431, "headers_too_large")
             self.transport.write(_431)
             self.transport.close()
             return
@@ -89,3 +95,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+
+def _rejected(status: int, code: str) -> None:
+    telemetry.execute(REQUEST_REJECTED, {"system_time": time.time_ns()},
+                      {"status": status, "code": code, "route": "", "request_id": "", "app": None})

@@ -1,8 +1,11 @@
 """A faithful port of Erlang's `:telemetry`: attach, attach_many, detach, execute, span, list_handlers.
 
 Events are tuples of strings; handlers are `fn(event, measurements, metadata, config)` and run in the
-caller, in no promised order. A handler that raises is detached and `("telemetry", "handler",
-"failure")` is emitted with `handler_id`, `kind`, `reason` and `stacktrace`; the caller never notices.
+caller, in no promised order. Handlers get read-only mappings (`types.MappingProxyType`) of a copy made
+at dispatch, so no handler, and no later code of the emitter, changes what another handler sees, as with
+Erlang's immutable maps. A handler that raises anything (but `KeyboardInterrupt` and
+`asyncio.CancelledError`, which propagate) is detached, logged with its traceback, and
+`("telemetry", "handler", "failure")` is emitted with `handler_id`, `kind`, `reason` and `stacktrace`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
@@ -34,7 +38,7 @@ __all__ = [
 ]
 
 Event = tuple[str, ...]
-Handler = Callable[[Event, dict[str, Any], dict[str, Any], Any], None]
+Handler = Callable[[Event, Mapping[str, Any], Mapping[str, Any], Any], None]
 FAILURE_EVENT: Event = ("telemetry", "handler", "failure")
 
 _log = logging.getLogger(__name__)
@@ -107,23 +111,30 @@ def detach(handler_id: Any) -> None:
 
 
 def execute(event_name: Sequence[str], measurements: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> None:
-    """Run every handler attached to `event_name`, in the caller."""
+    """Run every handler attached to `event_name`, in the caller. Each handler sees read-only copies
+    of `measurements` and `metadata` as they were at this call."""
     handlers = _by_event.get(event_name if type(event_name) is tuple else tuple(event_name))
     if not handlers:
         return
-    meas = measurements if type(measurements) is dict else dict(measurements)
-    meta = metadata if type(metadata) is dict else dict(metadata or {})
+    meas = MappingProxyType(dict(measurements))
+    meta = MappingProxyType(dict(metadata) if metadata else {})
     for h in handlers:
         try:
             h.function(h.event_name, meas, meta, h.config)
-        except Exception as exc:  # a handler must never break the code that emits
+        except _PROPAGATE:
+            raise
+        except BaseException as exc:
             _on_failure(h, exc)
+
+
+# The caller's own interruption, not the handler's failure: these reach the caller.
+_PROPAGATE = (KeyboardInterrupt, asyncio.CancelledError)
 
 
 def _on_failure(h: _Attached, exc: BaseException) -> None:
     with contextlib.suppress(HandlerNotFoundError):
         detach(h.id)
-    _log.error("telemetry handler %r failed on %s and was detached: %r", h.id, h.event_name, exc)
+    _log.error("telemetry handler %r failed on %s and was detached: %r", h.id, h.event_name, exc, exc_info=exc)
     execute(
         FAILURE_EVENT,
         {"monotonic_time": time.monotonic_ns(), "system_time": time.time_ns()},
@@ -131,7 +142,7 @@ def _on_failure(h: _Attached, exc: BaseException) -> None:
             "event_name": h.event_name,
             "handler_id": h.id,
             "handler_config": h.config,
-            "kind": "error",
+            "kind": "error" if isinstance(exc, Exception) else "exit",
             "reason": exc,
             "stacktrace": traceback.extract_tb(exc.__traceback__),
         },
@@ -190,8 +201,8 @@ def span(prefix: Sequence[str], metadata: Mapping[str, Any]) -> Iterator[Span]:
 @dataclass(frozen=True, slots=True)
 class RecordedEvent:
     event: Event
-    measurements: dict[str, Any]
-    metadata: dict[str, Any]
+    measurements: Mapping[str, Any]
+    metadata: Mapping[str, Any]
 
 
 @contextlib.contextmanager
@@ -205,8 +216,8 @@ def capture(event_names: Iterable[Sequence[str]]) -> Iterator[list[RecordedEvent
     recorded: list[RecordedEvent] = []
     handler_id = ("telemetry.capture", id(recorded))
 
-    def record(event: Event, measurements: dict[str, Any], metadata: dict[str, Any], _config: Any) -> None:
-        recorded.append(RecordedEvent(event, dict(measurements), dict(metadata)))
+    def record(event: Event, measurements: Mapping[str, Any], metadata: Mapping[str, Any], _config: Any) -> None:
+        recorded.append(RecordedEvent(event, measurements, metadata))  # read-only already
 
     attach_many(handler_id, event_names, record)
     try:

@@ -79,7 +79,7 @@ def test_request_events_name_the_api(client: Any) -> None:
     assert [(e.event, e.metadata["api"], e.metadata["provider"]) for e in events] == [
         (REQUEST_START, "anthropic.messages", "anthropic"), (REQUEST_STOP, "anthropic.messages", "anthropic"),
         (REQUEST_START, "anthropic.messages", "openai"), (REQUEST_STOP, "anthropic.messages", "openai")]
-    assert events[1].metadata["finish_reasons"] == ["stop"] and events[1].measurements["total_tokens"] > 0
+    assert events[1].metadata["finish_reasons"] == ("stop",) and events[1].measurements["total_tokens"] > 0
 
 
 def test_mixed_run_usage_and_cost_equal_hand_computed_decimals(client: Any) -> None:

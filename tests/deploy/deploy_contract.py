@@ -63,7 +63,7 @@ class GatewayContract:
     counters: frozenset[str] = field(default_factory=lambda: frozenset({
         "req_llm_gateway_requests_total", "req_llm_gateway_tokens_total",
         "req_llm_gateway_cost_usd_total", "req_llm_gateway_exceptions_total",
-        "req_llm_gateway_upstream_attempts_total",
+        "req_llm_gateway_upstream_attempts_total", "req_llm_gateway_rejected_requests_total",
     }))
     gauges: frozenset[str] = frozenset({"req_llm_gateway_requests_in_flight", "req_llm_gateway_circuit_state"})
     histograms: frozenset[str] = field(default_factory=lambda: frozenset({

@@ -30,7 +30,7 @@ def test_the_example_prints_what_its_comments_say() -> None:
     with serve_gateway() as gw:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(code.replace("http://127.0.0.1:4000", gw.url), {})  # noqa: S102 - the doc's own example
+            exec(code.replace("http://127.0.0.1:4000", gw.url), {})
     assert out.getvalue().splitlines() == expected
 
 

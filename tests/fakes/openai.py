@@ -163,6 +163,9 @@ async def handle_chat(
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         chunks = [dialect.decorate(c) for c in wire.chunks(reply, ids, include_usage=include_usage)]
+        if script.usage_on_content and len(chunks) > 1 and chunks[-1].get("usage"):
+            usage = chunks.pop()["usage"]
+            chunks[-1] = {**chunks[-1], "usage": usage}
         return stream_for(
             script,
             _sse_events(dialect.preamble() + chunks, script),

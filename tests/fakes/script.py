@@ -15,6 +15,7 @@ Markers may appear anywhere in the model name, separated by non-alphanumerics, a
 | `cached`      | report half the prompt tokens (rounded down) as read from cache        |
 | `cache-write` | report half the uncached prompt tokens as written to cache             |
 | `reasoning`   | the model "thinks": report `REASONING_TOKENS` reasoning tokens         |
+| `usage-on-content` | (OpenAI) usage on the last content chunk, as some compatible servers send it |
 | `no-tools`    | never call a tool, whatever the request offers                         |
 | `tool-NAME`   | call only the tool named NAME (any case), filling its required fields  |
 | `fixed-ids`   | ids and times derived from the request (byte-comparable answers)       |
@@ -34,6 +35,7 @@ _FLAGS = (
     "cached",
     "cache-write",
     "reasoning",
+    "usage-on-content",
     "no-tools",
     "fixed-ids",
 )
@@ -57,6 +59,7 @@ class Script:
     cached: bool = False
     cache_write: bool = False
     reasoning: bool = False
+    usage_on_content: bool = False
     no_tools: bool = False
     tool: str | None = None
     fixed_ids: bool = False

@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 from req_llm_gateway import telemetry
-from req_llm_gateway.gateway import EXCEPTION, STOP
+from req_llm_gateway.events import REQUEST_EXCEPTION as EXCEPTION
+from req_llm_gateway.events import REQUEST_STOP as STOP
 from req_llm_gateway.events import UPSTREAM_ATTEMPT as ATTEMPT
 from req_llm_gateway.events import UPSTREAM_FALLBACK as FALLBACK
 from req_llm_gateway.events import UPSTREAM_RETRY as RETRY

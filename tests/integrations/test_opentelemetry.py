@@ -3,28 +3,22 @@ exporters and through a real OTLP/HTTP receiver on loopback."""
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from req_llm_gateway import Settings, create_app
 from req_llm_gateway.config import ConfigError
 from req_llm_gateway.integrations.opentelemetry import DURATION_BUCKETS, TOKEN_BUCKETS, OpenTelemetry, from_env
 from tests.conftest import serve_gateway
+from tests.fakes.otlp import OtlpReceiver
 from tests.fakes.server import LoopbackServer
 from tests.integrations.conftest import HI_COMPLETION, HI_PROMPT, chat
 
@@ -72,7 +66,7 @@ def test_success_span_follows_the_genai_semantic_conventions(otel: Otel, gw: Any
         "gen_ai.response.model": "demo", "gen_ai.usage.input_tokens": HI_PROMPT,
         "gen_ai.usage.output_tokens": HI_COMPLETION, "gen_ai.response.finish_reasons": ("stop",),
         "req_llm_gateway.provider": "demo", "req_llm_gateway.request_id": r.headers["x-request-id"],
-        "req_llm_gateway.stream": False, "req_llm_gateway.cost_usd": pytest.approx(0.000034),
+        "req_llm_gateway.stream": False, "req_llm_gateway.api": "openai.chat", "req_llm_gateway.cost_usd": pytest.approx(0.000034),
     }
     assert span.parent is None  # no traceparent came in
 
@@ -121,30 +115,6 @@ def test_metrics_use_the_conventions_bucket_boundaries_and_token_types(otel: Ote
     assert tuple(tokens["input"].explicit_bounds) == TOKEN_BUCKETS
     assert (tokens["input"].count, tokens["input"].sum) == (2, 2 * HI_PROMPT)
     assert (tokens["output"].count, tokens["output"].sum) == (2, 2 * HI_COMPLETION)
-
-
-class OtlpReceiver:
-    """An OTLP/HTTP collector on loopback that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.traces: list[ExportTraceServiceRequest] = []
-        self.metrics: list[ExportMetricsServiceRequest] = []
-        self.tenants: set[str | None] = set()
-
-        async def receive(request: Request) -> Response:
-            body = await request.body()
-            if request.headers.get("content-encoding") == "gzip":
-                body = gzip.decompress(body)
-            assert request.headers["content-type"] == "application/x-protobuf"
-            self.tenants.add(request.headers.get("x-tenant"))
-            if request.url.path == "/v1/traces":
-                self.traces.append(ExportTraceServiceRequest.FromString(body))
-            else:
-                self.metrics.append(ExportMetricsServiceRequest.FromString(body))
-            return Response(b"", media_type="application/x-protobuf")
-
-        self.app = Starlette(routes=[Route("/v1/traces", receive, methods=["POST"]),
-                                     Route("/v1/metrics", receive, methods=["POST"])])
 
 
 def test_otlp_endpoint_in_the_environment_exports_spans_and_metrics_over_http() -> None:

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from req_llm_gateway import Settings, create_app, telemetry
+from req_llm_gateway.events import UPSTREAM_ATTEMPT
 from req_llm_gateway.integrations._labels import OTHER, LabelGuard
 from req_llm_gateway.integrations.prometheus import PrometheusMetrics
 from tests.conftest import serve_gateway
@@ -149,7 +150,7 @@ def test_metrics_answers_openmetrics_when_the_scraper_asks() -> None:
     assert 'req_llm_gateway_requests_total{model="demo",outcome="success",provider="demo"} 1.0' in r.text
 
 
-def test_two_apps_have_their_own_registries_and_detach_their_handlers_at_shutdown() -> None:
+def test_two_apps_count_only_their_own_traffic_and_detach_their_handlers_at_shutdown() -> None:
     def ours() -> set[Any]:
         return {h["id"] for h in telemetry.list_handlers(("req_llm_gateway",))
                 if isinstance(h["id"], tuple) and h["id"][0] == "req_llm_gateway.prometheus"}
@@ -157,11 +158,21 @@ def test_two_apps_have_their_own_registries_and_detach_their_handlers_at_shutdow
     before = ours()
     with serve_gateway() as a, serve_gateway() as b:
         assert len(ours() - before) == 2
-        a_reg = getattr(a, "app").state.observability.prometheus.registry
-        assert a_reg is not getattr(b, "app").state.observability.prometheus.registry
-        chat(a.url, "demo:demo")
-        # telemetry is process-wide, like :telemetry: both apps' handlers see the request
-        assert value(scrape(b.url), "req_llm_gateway_requests_total", **DEMO, outcome="success") == 1
+        a_reg = a.app.state.observability.prometheus.registry
+        assert a_reg is not b.app.state.observability.prometheus.registry
+        seen: list[Any] = []
+        telemetry.attach("user-handler", ("req_llm_gateway", "request", "stop"), lambda *e: seen.append(e[2]))
+        try:
+            for _ in range(3):
+                chat(a.url, "demo:demo")
+        finally:
+            telemetry.detach("user-handler")
+        assert value(scrape(a.url), "req_llm_gateway_requests_total", **DEMO, outcome="success") == 3
+        # each app's own metrics count only its own traffic, as its /v1/usage does
+        assert value(scrape(b.url), "req_llm_gateway_requests_total", **DEMO, outcome="success") is None
+        assert httpx.get(b.url + "/v1/usage").json()["rows"] == []
+        # a handler attached with telemetry.attach sees every app's events, told apart by `app`
+        assert [md["app"] for md in seen] == [a.app.state.observability.app] * 3
     assert ours() == before
 
 
@@ -177,11 +188,14 @@ def test_an_app_dropped_without_shutdown_detaches_its_handler_on_the_next_event(
 
 
 def test_upstream_attempt_events_count_by_outcome() -> None:
+    # the events as resilience.py emits them (tests/test_telemetry_contract.py proves it does)
     prom = PrometheusMetrics(CollectorRegistry(), known_models={"openai": ["gpt-4o"]}).attach()
-    meta = {"provider": "openai", "model": "gpt-4o", "request_id": "r1", "attempt": 1}
-    telemetry.execute(("req_llm_gateway", "upstream", "exception"), {"duration": 5},
-                      {**meta, "kind": "error", "reason": TimeoutError()})
-    telemetry.execute(("req_llm_gateway", "upstream", "stop"), {"duration": 5}, {**meta, "attempt": 2})
+    meta = {"provider": "openai", "model": "gpt-4o", "request_id": "r1", "stream": False, "app": "", "fallback": 0}
+    telemetry.execute(UPSTREAM_ATTEMPT, {"duration": 5},
+                      {**meta, "attempt": 1, "outcome": "error", "status": 503, "error": "upstream_error",
+                       "retryable": True})
+    telemetry.execute(UPSTREAM_ATTEMPT, {"duration": 5},
+                      {**meta, "attempt": 2, "outcome": "ok", "status": 200, "error": None, "retryable": False})
     prom.detach()
     reg = prom.registry
     labels = {"provider": "openai", "model": "gpt-4o"}

@@ -29,7 +29,7 @@ class UdpListener:
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 packet = self.sock.recv(65535)
-            except socket.timeout:
+            except TimeoutError:
                 break
             self.received += [line for line in packet.decode().split("\n") if line]
         return self.received

@@ -7,7 +7,6 @@ from typing import Any
 
 from tests.conftest import serve_gateway
 
-
 # Translation tests check what one upstream answer becomes; retries and the circuit breaker (tested in
 # tests/routing) would repeat or pause the scripted failures, so they are off here.
 NO_RESILIENCE = {"REQ_LLM_GATEWAY_MAX_RETRIES": "0", "REQ_LLM_GATEWAY_CIRCUIT_MIN_REQUESTS": "0"}

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from req_llm_gateway.providers import catalogue_rows
-from tests.providers.support import serve_translating_gateway as serve_gateway
 from tests.fakes import bedrock as fake_bedrock_app
 from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
+from tests.providers.support import serve_translating_gateway as serve_gateway
 
 BEDROCK_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 

@@ -13,11 +13,11 @@ import httpx
 import openai
 import pytest
 
-from tests.providers.support import PNG, WEATHER, collect
-from tests.providers.support import serve_translating_gateway as serve_gateway
 from tests.fakes.conversation import IMAGE_TOKENS, REASONING_SIGNATURE, REASONING_TEXT, REASONING_TOKENS
 from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
+from tests.providers.support import PNG, WEATHER, collect
+from tests.providers.support import serve_translating_gateway as serve_gateway
 
 KEY = "sk-ant-test-0123456789"
 MODEL = "claude-sonnet-4-5"

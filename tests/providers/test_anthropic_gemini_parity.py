@@ -11,8 +11,8 @@ from typing import Any
 import openai
 import pytest
 
-from tests.providers.support import serve_translating_gateway as serve_gateway
 from tests.fakes.fixtures import RunningFake
+from tests.providers.support import serve_translating_gateway as serve_gateway
 
 MODELS = ["openai:gpt-4o", "anthropic:claude-sonnet-4-5", "gemini:gemini-2.5-flash"]
 WEATHER = {"type": "function", "function": {

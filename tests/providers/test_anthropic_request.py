@@ -9,8 +9,8 @@ import pytest
 
 from req_llm_gateway.config import Endpoint
 from req_llm_gateway.errors import BadRequest, GatewayError
-from req_llm_gateway.providers.anthropic import WIRE
 from req_llm_gateway.providers._anthropic_request import body_for, default_max_tokens
+from req_llm_gateway.providers.anthropic import WIRE
 from req_llm_gateway.types import ChatRequest
 from tests.fakes import anthropic_wire
 

@@ -14,7 +14,6 @@ from req_llm_gateway.errors import UpstreamError
 from req_llm_gateway.providers.anthropic import WIRE, finish_reason, usage_from
 from req_llm_gateway.types import ChatChunk, ChatRequest, Usage
 
-
 _EP = Endpoint("anthropic", "anthropic", "https://api.anthropic.com", api_key="k")
 
 

@@ -4,8 +4,8 @@ that botocore verifies, Azure's api-key, bearer keys) and body; and how credenti
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,10 @@ from botocore.credentials import Credentials
 from req_llm_gateway.config import Settings
 from req_llm_gateway.providers.bedrock import WIRE as BEDROCK
 from req_llm_gateway.types import ChatRequest
-from tests.providers.support import serve_translating_gateway as serve_gateway
 from tests.fakes import bedrock as fake_bedrock_app
 from tests.fakes.fixtures import RunningFake
 from tests.fakes.server import LoopbackServer
+from tests.providers.support import serve_translating_gateway as serve_gateway
 
 from .targets import COMPATIBLE_MODELS, compatible_ids
 

@@ -26,7 +26,8 @@ from req_llm_gateway.events import (
     UPSTREAM_FALLBACK,
     UPSTREAM_RETRY,
 )
-from req_llm_gateway.gateway import STOP, Gateway
+from req_llm_gateway.events import REQUEST_STOP as STOP
+from req_llm_gateway.gateway import Gateway
 from req_llm_gateway.pricing import Pricing
 from req_llm_gateway.routing import BreakerPolicy, Breakers, Router, Target
 from req_llm_gateway.types import ChatChunk, ChatRequest, ChatResponse, Usage

@@ -85,7 +85,7 @@ def test_mixed_run_totals_equal_the_hand_computed_ones_across_a_restart(
         post(gw.url, "demo:echo", "hello world", stream=True)
         body = httpx.get(gw.url + "/v1/usage").json()
 
-    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     rows = {(r["provider"], r["model"]): r for r in body["rows"]}
     assert {r["date"] for r in body["rows"]} == {today}
     fields = ("calls", "errors", "unpriced_calls", "prompt_tokens", "completion_tokens", "total_tokens",

@@ -77,12 +77,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     if tpm := token_limits(settings):
         usage = TokenMeter(usage, limiter, tpm)
     pricing = Pricing(settings.file.get("prices"), follow_refresh=settings.prices_refresh > 0)
+    observability = setup_observability(settings)  # names this app: the `app` key of its events
     router = Router.from_settings(settings, providers)  # ROUTING_STORE=redis://... shares its state
-    gateway = Gateway(settings, providers, pricing, usage, router=router)
+    gateway = Gateway(settings, providers, pricing, usage, router=router, app=observability.app)
     budgets = open_budgets(settings, pricing, usage)  # None: no key or team has a budget
     redact = Redactor(ep.api_key for ep in settings.endpoints.values())
     readiness = Readiness(usage, limiter, fail_open=settings.rate_limit_fail_open)
-    observability = setup_observability(settings)
     if budgets is not None:
         BudgetGauges(budgets).register(observability.prometheus.registry)
 
@@ -144,7 +144,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
                and getattr(r.endpoint, "model_call", False)}, **model_routes}
     app.fast_routes = fast
     app.fast_path = lambda inner: FastPath(inner, fast, settings, limiter, admission=admission, cors=cors(settings),
-                                           model_paths=model_call_paths(routes) | frozenset(fast))
+                                           model_paths=model_call_paths(routes) | frozenset(fast),
+                                           name=observability.app)
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.router = router

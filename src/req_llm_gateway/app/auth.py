@@ -15,6 +15,7 @@ from starlette.types import Scope, Send
 from ..config import ConfigError, KeySpec, Settings
 from ..errors import RateLimited, Unauthorized
 from ..ratelimit import Limit, Limiter, LimiterUnavailable
+from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
 __all__ = ["Authenticator", "KeyRing", "bearer_token", "client_keys", "model_allowed", "route_path"]
@@ -124,6 +125,7 @@ class Authenticator:
         else:
             err = Unauthorized("Incorrect API key provided.")
         if not await self._too_many_failures(scope, send):
+            rejected(scope, err)
             await send_bytes(send, 401, error_body(err, False, Redactor()), [_CHALLENGE])
         return False
 
@@ -140,6 +142,7 @@ class Authenticator:
             return False
         err = RateLimited("Too many requests with a missing or wrong API key; retry later.",
                           retry_after=max(decision.reset, 0.001))
+        rejected(scope, err)
         await send_bytes(send, 429, error_body(err, False, Redactor()), _encode(err.headers()))
         return True
 

@@ -1,5 +1,6 @@
 """`POST /v1/chat/completions` as a plain ASGI endpoint: read and validate the body, call the
-gateway, answer with JSON or relay the SSE stream chunk by chunk."""
+gateway, answer with JSON or relay the SSE stream chunk by chunk. A request refused before it reaches
+the gateway emits the rejected event; a client that goes away cancels the upstream call, stream or not."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from ..errors import BadRequest, Forbidden, GatewayError, PayloadTooLarge, Reque
 from ..gateway import Gateway
 from ..types import ChatRequest
 from .auth import model_allowed
+from .disconnect import unless_client_leaves
+from .rejections import rejected
 from .responses import DONE, Redactor, encode_completion, error_body, send_bytes, sse_error, sse_event
 
 __all__ = ["ChatCompletions", "read_body"]
@@ -44,7 +47,7 @@ def trace_context(scope: Scope) -> dict[str, str] | None:
     return found
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float | None = None) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
     """The whole request body, or `PayloadTooLarge` as soon as it passes `limit` bytes, or
     `RequestTimeout` when the client takes longer than `timeout` seconds to send it."""
     try:
@@ -103,6 +106,7 @@ class ChatCompletions:
     async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
+        routed = False
         try:
             body = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             t_body = time.monotonic_ns()
@@ -119,11 +123,18 @@ class ChatCompletions:
             await budget.admit(key_name, provider, model, len(body), max_tokens(req.params), rid)
             meta = trace_context(scope)
             session = self.gateway.router.session_of(scope["headers"], data.get("user"))
+            routed = True
             if req.stream:
                 await self._stream(req, rid, key_name, receive, send, meta, budget, session)
                 return
-            completion = await self.gateway.complete(req, rid, key_name, meta, session=session, charge=budget.charge)
+            answered = await unless_client_leaves(receive, self.gateway.complete(
+                req, rid, key_name, meta, session=session, charge=budget.charge))
+            if answered is None:  # the client went away: nobody to answer
+                return
+            completion = answered
         except GatewayError as err:
+            if not routed:
+                rejected(scope, err)
             await self.send_error(send, err)
             return
         except asyncio.CancelledError:

@@ -73,7 +73,7 @@ class CountTokens:
             return
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the route answers every failure in Anthropic's shape
+        except Exception:
             _log.exception("unexpected error in count_tokens")
             failure = GatewayError("The gateway failed unexpectedly; see its logs.")
             await send_bytes(send, 500, error_body(failure, False, self.redact))

@@ -17,6 +17,8 @@ from ..errors import BadRequest, Forbidden, GatewayError
 from ..gateway import Gateway
 from .auth import model_allowed
 from .chat import read_body, trace_context
+from .disconnect import unless_client_leaves
+from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
 __all__ = ["Embeddings"]
@@ -41,6 +43,7 @@ class Embeddings:
     async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
+        routed = False
         try:
             raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             t_body = time.monotonic_ns()
@@ -56,17 +59,23 @@ class Embeddings:
                 raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
             await budget.admit(key_name, provider, model, len(raw), 1, rid)  # no output tokens: reserve one
             meta = {"api": openai_embeddings.API, **(trace_context(scope) or {})}
-            done = await self.gateway.embed(req, rid, key_name, meta,
-                                            session=router.session_of(scope["headers"], data.get("user")),
-                                            charge=budget.charge)
+            routed = True
+            answered = await unless_client_leaves(receive, self.gateway.embed(
+                req, rid, key_name, meta, session=router.session_of(scope["headers"], data.get("user")),
+                charge=budget.charge))
+            if answered is None:  # the client went away: nobody to answer
+                return
+            done = answered
             body = openai_embeddings.render(done.response, req, done.extension)
         except GatewayError as err:
+            if not routed:
+                rejected(scope, err)
             headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
             await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
             return
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the route's boundary: a 500 in OpenAI's shape, never a trace
+        except Exception:
             _log.exception("unexpected error in embeddings %s", rid)
             failure = GatewayError("The gateway failed unexpectedly; see its logs.")
             await send_bytes(send, failure.status, error_body(failure, self.detailed, self.redact))

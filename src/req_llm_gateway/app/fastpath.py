@@ -28,6 +28,7 @@ from .auth import Authenticator, route_path
 from .hygiene import SERVER_ERROR, head_too_large
 from .limits import RateLimits
 from .middleware import request_id_of
+from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
 __all__ = ["Admission", "FastPath"]
@@ -47,8 +48,9 @@ class Admission(Protocol):
 class FastPath:
     def __init__(self, app: ASGIApp, routes: Mapping[str, ASGIApp], settings: Settings, limiter: Limiter, *,
                  admission: Admission | None = None, cors: Callable[[ASGIApp], ASGIApp] | None = None,
-                 model_paths: frozenset[str] | None = None) -> None:
+                 model_paths: frozenset[str] | None = None, name: str = "") -> None:
         self.app = app
+        self.name = name  # the app's name: the `app` metadata key of the events its requests emit
         self.routes = dict(routes)
         self.max_head = settings.max_header_bytes
         self.auth = Authenticator(settings, limiter)
@@ -64,6 +66,7 @@ class FastPath:
         rid = request_id_of(scope)
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = rid
+        state["app"] = self.name
         extra = [(b"x-request-id", rid.encode())]
 
         async def send_with_headers(message: Message) -> None:
@@ -99,6 +102,7 @@ class FastPath:
                 await self.admission.admit(scope)
             await endpoint(scope, receive, send)
         except GatewayError as err:  # refused by admission; endpoints render their own errors
+            rejected(scope, err)
             headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
             await send_bytes(send, err.status, error_body(err, False, Redactor()), headers)
         except Exception:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from ..errors import GatewayError, HeadersTooLarge
+from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
 __all__ = ["SERVER_ERROR", "head_too_large", "server_error"]
@@ -28,6 +29,7 @@ async def head_too_large(scope: Scope, max_bytes: int, send: Send) -> bool:
     if size <= max_bytes:
         return False
     err = HeadersTooLarge(f"The request headers are larger than the limit of {max_bytes} bytes.")
+    rejected(scope, err)
     await send_bytes(send, err.status, error_body(err, False, Redactor()))
     return True
 

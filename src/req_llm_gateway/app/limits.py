@@ -19,6 +19,7 @@ from ..errors import GatewayError, RateLimited, ServiceUnavailable
 from ..ratelimit import Decision, Limit, Limiter, LimiterUnavailable
 from ..usage.store import UsageRecord, UsageStore
 from .auth import client_keys
+from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
 __all__ = ["RateLimits", "TokenMeter", "model_call_paths", "token_limits"]
@@ -82,27 +83,31 @@ class RateLimits:
                 decision = await self.limiter.hit(ident, limit)
                 headers = decision.headers()
                 if not decision.allowed:
-                    await self._deny(send, decision, headers, f"Rate limit of {_human(limit)} exceeded.")
+                    await self._deny(scope, send, decision, headers, f"Rate limit of {_human(limit)} exceeded.")
                     return None
             budget = self.tokens.get(name) if name is not None else None
             if budget is not None:
                 tokens = await self.limiter.budget(ident, budget)
                 headers += [(k + b"-tokens", v) for k, v in tokens.headers()]
                 if not tokens.allowed:
-                    await self._deny(send, tokens, headers, f"Token budget of {budget.amount} tokens per minute used up.")
+                    await self._deny(scope, send, tokens, headers, f"Token budget of {budget.amount} tokens per minute used up.")
                     return None
         except LimiterUnavailable as exc:
             self._warn(exc)
             if not self.fail_open:
                 err = ServiceUnavailable("The rate limiter is unavailable; retry shortly.", retry_after=1,
                                          code="rate_limiter_unavailable")
+                rejected(scope, err)
                 await _send_error(send, err, [])
                 return None
             headers = []
         return headers
 
-    async def _deny(self, send: Send, decision: Decision, headers: list[tuple[bytes, bytes]], message: str) -> None:
-        await _send_error(send, RateLimited(message, retry_after=max(decision.reset, 0.001)), headers)
+    async def _deny(self, scope: Scope, send: Send, decision: Decision, headers: list[tuple[bytes, bytes]],
+                    message: str) -> None:
+        err = RateLimited(message, retry_after=max(decision.reset, 0.001))
+        rejected(scope, err)
+        await _send_error(send, err, headers)
 
     def _warn(self, exc: Exception) -> None:
         now = time.monotonic()

@@ -27,6 +27,8 @@ from ..routing import Target
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .auth import model_allowed
 from .chat import SSE_HEADERS, read_body, trace_context
+from .disconnect import unless_client_leaves
+from .rejections import rejected
 from .responses import Redactor, send_bytes
 
 __all__ = ["Messages", "Plan", "forwarded_headers"]
@@ -126,6 +128,7 @@ class Messages:
     async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
+        routed = False
         try:
             raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             req = parse(raw, self.settings.default_provider)
@@ -139,17 +142,23 @@ class Messages:
             plan = Plan(req, forwarded_headers(scope), scope.get("query_string", b"").decode("latin-1"))
             meta: dict[str, Any] = {"api": "anthropic.messages", **(trace_context(scope) or {})}
             session = self.gateway.router.session_of(scope["headers"])  # x-claude-code-session-id
+            routed = True
             if req.stream:
                 await self._stream(plan, rid, key_name, meta, receive, send, budget, session)
                 return
-            completion = await self.gateway.complete(req.route(), rid, key_name, meta, session=session,
-                                                     call=plan.complete, charge=budget.charge)
+            answered = await unless_client_leaves(receive, self.gateway.complete(
+                req.route(), rid, key_name, meta, session=session, call=plan.complete, charge=budget.charge))
+            if answered is None:  # the client went away: nobody to answer
+                return
+            completion = answered
         except GatewayError as err:
+            if not routed:
+                rejected(scope, err)
             await self.send_error(send, err)
             return
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the route answers every failure in Anthropic's shape
+        except Exception:
             _log.exception("unexpected error in messages %s", rid)
             await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
             return
@@ -202,7 +211,7 @@ class Messages:
             if not relay.gone:
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
-        except Exception:  # noqa: BLE001 - the route answers every failure in Anthropic's shape
+        except Exception:
             _log.exception("unexpected error in messages stream %s", rid)
             failure = GatewayError("The gateway failed unexpectedly; see its logs.")
             if relay.started:

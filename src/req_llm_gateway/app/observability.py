@@ -1,11 +1,13 @@
 """Wires the telemetry integrations into one app by setting: Prometheus always (`GET /metrics`),
-StatsD, OpenTelemetry and request logging when configured. Each app has its own handler ids and
-Prometheus registry, detached and closed at shutdown (or when the app is garbage collected)."""
+StatsD, OpenTelemetry and request logging when configured. Each app has its own name (the `app`
+metadata key of the events it emits), handler ids and Prometheus registry; its handlers count only its
+own events, and are detached and closed at shutdown (or when the app is garbage collected)."""
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..config import ConfigError, Settings
+from ..events import REQUEST_EVENTS
 from ..integrations import logging as request_logging
-from ..integrations._events import EXCEPTION, START, STOP, attach_weak
+from ..integrations._events import attach_weak
+from ..integrations._labels import Catalogue
 from ..integrations.prometheus import PrometheusMetrics, multiprocess_dir
+from ..pricing import catalogue_models
 
 __all__ = ["Observability", "metrics_endpoint", "setup_observability"]
 
@@ -28,12 +33,13 @@ _app_ids = itertools.count(1)
 @dataclass
 class Observability:
     prometheus: PrometheusMetrics
+    app: str = ""  # the `app` metadata key of this app's events
     statsd: Any = None
     otel: Any = None
     request_log: logging.Logger | None = None
     handler_ids: list[Any] = field(default_factory=list)
 
-    def log_event(self, event: Any, measurements: dict[str, Any], metadata: dict[str, Any], _config: Any) -> None:
+    def log_event(self, event: Any, measurements: Mapping[str, Any], metadata: Mapping[str, Any], _config: Any) -> None:
         request_logging.handle_event(event, measurements, metadata, self.request_log)  # type: ignore[arg-type]
 
     def close(self) -> None:
@@ -56,42 +62,46 @@ class Observability:
         self.statsd = self.otel = None
 
 
-def setup_observability(settings: Settings) -> Observability:
+def setup_observability(settings: Settings, catalogue: Catalogue | None = catalogue_models) -> Observability:
+    """This app's integrations, each counting only events whose metadata names `obs.app`; known models
+    are the configured ones plus the price catalogue's for each provider."""
     n = next(_app_ids)
+    app = f"gateway-{n}"
     known = {name: ep.models for name, ep in settings.endpoints.items()}
     registry = CollectorRegistry(auto_describe=True)
     if multiprocess_dir() is None:  # per-process collectors do not add up across workers
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
-    obs = Observability(PrometheusMetrics(registry, known_models=known))
-    obs.prometheus.attach(("req_llm_gateway.prometheus", n), weak=True)
+    obs = Observability(PrometheusMetrics(registry, known_models=known, catalogue=catalogue), app)
+    obs.prometheus.attach(("req_llm_gateway.prometheus", n), weak=True, app=app)
     if settings.log_requests:
         obs.request_log = logging.getLogger(request_logging.LOGGER_NAME)
         handler_id = ("req_llm_gateway.logging", n)
-        attach_weak(handler_id, [START, STOP, EXCEPTION], obs, "log_event")
+        attach_weak(handler_id, REQUEST_EVENTS, obs, "log_event", app)
         obs.handler_ids.append(handler_id)
     if settings.statsd:
-        obs.statsd = _statsd(settings, known).attach(("req_llm_gateway.statsd", n), weak=True)
-    obs.otel = _otel(settings)
+        obs.statsd = _statsd(settings, known, catalogue).attach(("req_llm_gateway.statsd", n), weak=True, app=app)
+    obs.otel = _otel(settings, known, catalogue)
     if obs.otel is not None:
-        obs.otel.attach(("req_llm_gateway.opentelemetry", n), weak=True)
+        obs.otel.attach(("req_llm_gateway.opentelemetry", n), weak=True, app=app)
     return obs
 
 
-def _statsd(settings: Settings, known: dict[str, Any]) -> Any:
+def _statsd(settings: Settings, known: dict[str, Any], catalogue: Catalogue | None) -> Any:
     try:
         from ..integrations.statsd import StatsdMetrics, parse_address
 
         host, port = parse_address(settings.statsd or "")
-        return StatsdMetrics(host, port, prefix=settings.statsd_prefix, tags=settings.statsd_tags, known_models=known)
+        return StatsdMetrics(host, port, prefix=settings.statsd_prefix, tags=settings.statsd_tags, known_models=known,
+                             catalogue=catalogue)
     except ImportError as exc:
         raise ConfigError("REQ_LLM_GATEWAY_STATSD needs the statsd extra: pip install 'req-llm-gateway[statsd]'") from exc
     except ValueError as exc:
         raise ConfigError(f"REQ_LLM_GATEWAY_STATSD: {exc}") from exc
 
 
-def _otel(settings: Settings) -> Any:
+def _otel(settings: Settings, known: dict[str, Any], catalogue: Catalogue | None) -> Any:
     wanted = settings.otel or any(k.startswith("OTEL_EXPORTER_OTLP_") and k.endswith("ENDPOINT")
                                   for k in settings.otel_env)
     if not wanted:
@@ -109,9 +119,9 @@ def _otel(settings: Settings) -> Any:
         return None
     # A process already set up by the SDK (e.g. `opentelemetry-instrument`) exports once, through its providers.
     if settings.otel or isinstance(trace.get_tracer_provider(), TracerProvider):
-        return OpenTelemetry()
+        return OpenTelemetry(known_models=known, catalogue=catalogue)
     try:
-        return from_env(settings.otel_env)
+        return from_env(settings.otel_env, known_models=known, catalogue=catalogue)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
 

@@ -19,6 +19,8 @@ from ..errors import Forbidden, GatewayError
 from ..responses_gateway import ResponsesGateway, ResponsesStream
 from .auth import model_allowed
 from .chat import SSE_HEADERS, read_body, trace_context
+from .disconnect import unless_client_leaves
+from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
 __all__ = ["Responses", "websocket_refusal"]
@@ -51,6 +53,7 @@ class Responses:
     async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         rid = state.get("request_id", "")
+        routed = False
         try:
             raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             t_body = time.monotonic_ns()
@@ -63,17 +66,24 @@ class Responses:
             await budget.admit(key_name, provider, model, len(raw), rr.max_output_tokens, rid)
             meta = trace_context(scope)
             session = router.session_of(scope["headers"], rr.body.get("user"))  # Codex sends `session-id`
+            routed = True
             if rr.stream:
                 stream = await self.responses.stream(rr, rid, key_name, meta, session, budget.charge)
                 await self._relay(stream, rid, receive, send, budget.header_list())
                 return
-            answer = await self.responses.complete(rr, rid, key_name, meta, session, budget.charge)
+            answered = await unless_client_leaves(receive, self.responses.complete(rr, rid, key_name, meta, session,
+                                                                                   budget.charge))
+            if answered is None:  # the client went away: nobody to answer
+                return
+            answer = answered
         except GatewayError as err:
+            if not routed:
+                rejected(scope, err)
             await self.send_error(send, err)
             return
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the request boundary: an OpenAI-shaped 500, never a stack trace
+        except Exception:
             _log.exception("unexpected error in responses request %s", rid)
             await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
             return
@@ -114,7 +124,7 @@ class Responses:
             if not gone.is_set():
                 raise
             task.uncancel()
-        except Exception:  # noqa: BLE001 - a stream in flight ends with an error event
+        except Exception:
             watcher.cancel()
             _log.exception("unexpected error in responses stream %s", rid)
             failure = GatewayError("The gateway failed unexpectedly; see its logs.")

@@ -200,7 +200,7 @@ class Budgets:
                 seen = self.seen.get(counter.rsplit(":", 1)[0])
                 if seen is not None:
                     self.seen[seen[0].id] = (seen[0], seen[1] + hold.actual, seen[2])
-        except Exception as exc:  # noqa: BLE001 - a boundary: the hold expires after its TTL; the cost is in the usage ledger
+        except Exception as exc:
             _log.error("could not settle budget hold %s (%s); it expires after %.0fs", hold.hold_id, exc, self.hold_ttl)
 
     async def status(self, key: str, team: str | None = None) -> list[BudgetStatus]:

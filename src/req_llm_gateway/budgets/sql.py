@@ -94,7 +94,7 @@ class SqlBudgetStore:
         if conn is not None:
             try:
                 conn.close()
-            except Exception as exc:  # noqa: BLE001 - a broken connection is dropped either way
+            except Exception as exc:
                 _log.debug("closing the budget store connection failed: %s", exc)
 
     def _x(self, conn: Any, sql: str, args: Sequence[Any] = ()) -> Any:

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
-from ._events import EXCEPTION, START, STOP
+from ..events import REQUEST_EXCEPTION as EXCEPTION
+from ..events import REQUEST_START as START
+from ..events import REQUEST_STOP as STOP
 
-__all__ = ["EXCEPTION", "START", "STOP"]
+__all__ = ["EXCEPTION", "START", "STOP"]  # kept for existing imports; the names live in events.py

@@ -7,10 +7,12 @@ Never logged: message contents, keys, and the text of upstream errors (it may qu
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from .. import telemetry
-from ._events import EXCEPTION, START, STOP, error_kind, format_cost
+from ..events import REQUEST_EVENTS
+from ._events import error_kind, format_cost
 
 __all__ = ["HANDLER_ID", "LOGGER_NAME", "describe_error", "detach", "handle_event", "setup"]
 
@@ -26,7 +28,7 @@ def setup(logger: logging.Logger | str | None = None, *, handler_id: Any = HANDL
         llm_logging.setup()                      # logger "req_llm_gateway.requests"
     """
     log = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger or LOGGER_NAME)
-    telemetry.attach_many(handler_id, [START, STOP, EXCEPTION], handle_event, log)
+    telemetry.attach_many(handler_id, REQUEST_EVENTS, handle_event, log)
     return handler_id
 
 
@@ -34,7 +36,7 @@ def detach(handler_id: Any = HANDLER_ID) -> None:
     telemetry.detach(handler_id)
 
 
-def describe_error(metadata: dict[str, Any]) -> str:
+def describe_error(metadata: Mapping[str, Any]) -> str:
     """`UpstreamError(status=502, code=upstream_error, upstream_status=500)`: what failed, without the
     message text; `client disconnected` when the client went away."""
     if metadata.get("kind") == "exit":
@@ -54,7 +56,7 @@ def _log(log: logging.Logger, level: int, msg: str, args: tuple[Any, ...], extra
     log.handle(log.makeRecord(log.name, level, __file__, 0, msg, args, None, "handle_event", extra))
 
 
-def handle_event(event: Any, m: dict[str, Any], md: dict[str, Any], log: logging.Logger) -> None:
+def handle_event(event: Any, m: Mapping[str, Any], md: Mapping[str, Any], log: logging.Logger) -> None:
     """The handler itself; `config` is the logger to write to."""
     phase = event[2]
     provider, model = md["provider"], md["model"]

@@ -6,11 +6,12 @@ Counts completed requests, their exact `Decimal` cost and their tokens, safely f
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypedDict
 
 from .. import telemetry
-from ._events import STOP
+from ..events import REQUEST_STOP as STOP
 
 __all__ = ["LLMMetrics", "Stats"]
 
@@ -62,7 +63,7 @@ class LLMMetrics:
         with self._lock:
             self._requests, self._cost, self._tokens = 0, _ZERO, 0
 
-    def _track(self, _event: Any, measurements: dict[str, Any], _metadata: dict[str, Any], _config: Any) -> None:
+    def _track(self, _event: Any, measurements: Mapping[str, Any], _metadata: Mapping[str, Any], _config: Any) -> None:
         cost = measurements.get("cost_usd")
         tokens = measurements.get("total_tokens") or 0
         with self._lock:

@@ -1,6 +1,8 @@
 """OpenTelemetry from the gateway's telemetry events, after the GenAI semantic conventions: a span
 `chat {model}` per request (continuing an incoming `traceparent`) and the metrics
-`gen_ai.client.operation.duration` and `gen_ai.client.token.usage`. Attaches to request start/stop/exception.
+`gen_ai.client.operation.duration` and `gen_ai.client.token.usage`, plus `req_llm_gateway.rejected_requests`.
+Attaches to request start/stop/exception/rejected. Metric attributes name models through a `LabelGuard`
+(bounded, as Prometheus labels are); spans name them as they are.
 
 Needs the `otel` extra (`pip install req-llm-gateway[otel]`); `from_env` builds OTLP/HTTP exporters
 from the standard `OTEL_EXPORTER_OTLP_*` variables.
@@ -8,7 +10,7 @@ from the standard `OTEL_EXPORTER_OTLP_*` variables.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -16,7 +18,9 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from ._events import Attachable, EXCEPTION, START, STOP
+from ..events import REQUEST_EXCEPTION, REQUEST_REJECTED, REQUEST_START, REQUEST_STOP
+from ._events import Attachable
+from ._labels import OTHER, Catalogue, CodeGuard, LabelGuard
 
 __all__ = ["DURATION_BUCKETS", "OpenTelemetry", "TOKEN_BUCKETS", "from_env", "provider_name", "setup"]
 
@@ -31,6 +35,8 @@ _PROVIDER_NAMES = {
     "perplexity": "perplexity", "xai": "x_ai",
 }
 _MAX_CACHED = 1024
+# The request's `api` -> the conventions' `gen_ai.operation.name`.
+_OPERATIONS = {"openai.embeddings": "embeddings"}
 _propagator = TraceContextTextMapPropagator()
 
 
@@ -38,7 +44,7 @@ def provider_name(provider: str) -> str:
     return _PROVIDER_NAMES.get(provider, provider)
 
 
-def _error_type(metadata: dict[str, Any]) -> str:
+def _error_type(metadata: Mapping[str, Any]) -> str:
     if metadata.get("kind") == "exit":
         return "cancelled"
     reason = metadata.get("reason")
@@ -56,7 +62,9 @@ class OpenTelemetry(Attachable):
 
     default_handler_id = "req_llm_gateway.opentelemetry"
 
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None, *, owns_providers: bool = False) -> None:
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None, *, owns_providers: bool = False,
+                 known_models: Mapping[str, Iterable[str]] | None = None, max_models: int = 100,
+                 catalogue: Catalogue | None = None) -> None:
         from .. import __version__
 
         self.tracer_provider = tracer_provider
@@ -70,12 +78,17 @@ class OpenTelemetry(Attachable):
         self.tokens = meter.create_histogram(
             "gen_ai.client.token.usage", unit="{token}", description="Number of input and output tokens used.",
             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)
-        # request_id -> open (span, context token)s; a list because a client may reuse an id.
-        self._open: dict[str, list[tuple[Any, Any]]] = {}
-        self._attrs: dict[tuple[str, str], tuple[dict[str, str], dict[str, str], dict[str, str]]] = {}
+        self.rejected = meter.create_counter(
+            "req_llm_gateway.rejected_requests", unit="{request}",
+            description="Requests refused before routing, by error code (error.type).")
+        self.guard = LabelGuard(known_models, max_models=max_models, catalogue=catalogue)
+        self.codes = CodeGuard()
+        # request_ref (the gateway's own per-request token; request_id is the client's) -> open span.
+        self._open: dict[Any, tuple[Any, Any]] = {}
+        self._attrs: dict[tuple[str, str, str, str], tuple[dict[str, str], dict[str, str], dict[str, str]]] = {}
 
-    def attach(self, handler_id: Any = None, *, weak: bool = False) -> OpenTelemetry:
-        self._attach(handler_id, [START, STOP, EXCEPTION], weak)
+    def attach(self, handler_id: Any = None, *, weak: bool = False, app: str | None = None) -> OpenTelemetry:
+        self._attach(handler_id, [REQUEST_START, REQUEST_STOP, REQUEST_EXCEPTION, REQUEST_REJECTED], weak, app)
         return self
 
     def close(self) -> None:
@@ -87,51 +100,57 @@ class OpenTelemetry(Attachable):
                 if shutdown is not None:
                     shutdown()
 
-    def handle(self, event: Any, m: dict[str, Any], md: dict[str, Any], _config: Any) -> None:
+    def handle(self, event: Any, m: Mapping[str, Any], md: Mapping[str, Any], _config: Any) -> None:
         phase = event[2]
         if phase == "start":
             self._start(m, md)
+        elif phase == "rejected":
+            self.rejected.add(1, {"error.type": self.codes.label(md.get("code"))})
         else:
             self._end(phase == "stop", m, md)
 
-    def _metric_attrs(self, provider: str, model: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-        key = (provider, model)
+    def _metric_attrs(self, md: Mapping[str, Any], ok: bool) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        provider, asked = md["provider"], md["model"]
+        answered = md.get("model_used") or asked
+        operation = _OPERATIONS.get(md.get("api"), "chat")  # type: ignore[arg-type]
+        key = (provider, asked, answered, operation)
         attrs = self._attrs.get(key)
         if attrs is None:
-            base = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider_name(provider),
-                    "gen_ai.request.model": model, "gen_ai.response.model": model}
+            used_provider = md.get("provider_used") or provider
+            # a success admits the model that answered, not one that failed before a fallback
+            request_model = self.guard.labels(provider, asked, ok and answered == asked)[1]
+            response_model = self.guard.labels(used_provider, answered, ok)[1]
+            base = {"gen_ai.operation.name": operation, "gen_ai.provider.name": provider_name(used_provider),
+                    "gen_ai.request.model": request_model, "gen_ai.response.model": response_model}
             attrs = (base, {**base, "gen_ai.token.type": "input"}, {**base, "gen_ai.token.type": "output"})
-            if len(self._attrs) < _MAX_CACHED:
+            if len(self._attrs) < _MAX_CACHED and OTHER not in (request_model, response_model):
                 self._attrs[key] = attrs
         return attrs
 
-    def _start(self, m: dict[str, Any], md: dict[str, Any]) -> None:
+    def _start(self, m: Mapping[str, Any], md: Mapping[str, Any]) -> None:
         provider, model = md["provider"], md["model"]
+        operation = _OPERATIONS.get(md.get("api"), "chat")  # type: ignore[arg-type]
         parent = None
         traceparent = md.get("traceparent")
         if traceparent:
             carrier = {"traceparent": traceparent, "tracestate": md.get("tracestate", "")}
             parent = _propagator.extract(carrier)
         span = self.tracer.start_span(
-            f"chat {model}", context=parent, kind=SpanKind.CLIENT, start_time=m.get("system_time"),
+            f"{operation} {model}", context=parent, kind=SpanKind.CLIENT, start_time=m.get("system_time"),
             attributes={
-                "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider_name(provider),
+                "gen_ai.operation.name": operation, "gen_ai.provider.name": provider_name(provider),
                 "gen_ai.request.model": model, "req_llm_gateway.provider": provider,
                 "req_llm_gateway.request_id": md.get("request_id", ""), "req_llm_gateway.stream": bool(md.get("stream")),
+                "req_llm_gateway.api": md.get("api") or "",
             },
         )
         # Current for the rest of the request, so instrumented upstream HTTP calls become its children.
         token = otel_context.attach(trace.set_span_in_context(span))
-        rid = md.get("request_id", "")
-        opened = self._open.get(rid)
-        if opened is None:
-            self._open[rid] = [(span, token)]
-        else:
-            opened.append((span, token))
+        self._open[_ref(md)] = (span, token)
 
-    def _end(self, ok: bool, m: dict[str, Any], md: dict[str, Any]) -> None:
-        provider, model = md["provider"], md["model"]
-        base, inp, out = self._metric_attrs(provider, model)
+    def _end(self, ok: bool, m: Mapping[str, Any], md: Mapping[str, Any]) -> None:
+        model = md["model"]
+        base, inp, out = self._metric_attrs(md, ok)
         seconds = m.get("duration", 0) / 1e9
         error_type = None
         if ok:
@@ -141,17 +160,14 @@ class OpenTelemetry(Attachable):
         else:
             error_type = _error_type(md)
             self.duration.record(seconds, {**base, "error.type": error_type})
-        rid = md.get("request_id", "")
-        opened = self._open.get(rid)
-        if not opened:
+        opened = self._open.pop(_ref(md), None)
+        if opened is None:
             return
-        span, token = opened.pop(0)
-        if not opened:
-            del self._open[rid]
+        span, token = opened
         if ok:
             cost = m.get("cost_usd")
             span.set_attributes({
-                "gen_ai.response.model": md.get("response_model", model),
+                "gen_ai.response.model": md.get("model_used") or model,
                 "gen_ai.usage.input_tokens": m.get("prompt_tokens", 0),
                 "gen_ai.usage.output_tokens": m.get("completion_tokens", 0),
                 "gen_ai.response.finish_reasons": tuple(md.get("finish_reasons") or ()),
@@ -165,6 +181,13 @@ class OpenTelemetry(Attachable):
         span.end()
         if trace.get_current_span() is span:
             otel_context.detach(token)
+
+
+def _ref(md: Mapping[str, Any]) -> Any:
+    """What pairs a request's start with its end: the gateway's `request_ref` (events fired by hand
+    without one fall back to `request_id`)."""
+    ref = md.get("request_ref")
+    return ("id", md.get("request_id", "")) if ref is None else ref
 
 
 def setup(tracer_provider: Any = None, meter_provider: Any = None) -> OpenTelemetry:
@@ -187,10 +210,11 @@ def _headers(raw: str | None) -> dict[str, str]:
     return out
 
 
-def from_env(env: Mapping[str, str]) -> OpenTelemetry | None:
+def from_env(env: Mapping[str, str], **options: Any) -> OpenTelemetry | None:
     """An unattached `OpenTelemetry` with its own providers exporting over OTLP/HTTP, configured from
     `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT` / `_HEADERS`, `OTEL_SERVICE_NAME`,
-    `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_METRIC_EXPORT_INTERVAL`; None when no endpoint is set."""
+    `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_METRIC_EXPORT_INTERVAL`; None when no endpoint is set.
+    `options` go to `OpenTelemetry` (`known_models`, `catalogue`)."""
     base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").rstrip("/")
     traces_url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (base + "/v1/traces" if base else "")
     metrics_url = env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or (base + "/v1/metrics" if base else "")
@@ -233,4 +257,4 @@ def from_env(env: Mapping[str, str]) -> OpenTelemetry | None:
         tracer_provider = trace.NoOpTracerProvider()
     if meter_provider is None:
         meter_provider = metrics.NoOpMeterProvider()
-    return OpenTelemetry(tracer_provider, meter_provider, owns_providers=True)
+    return OpenTelemetry(tracer_provider, meter_provider, owns_providers=True, **options)

@@ -1,6 +1,6 @@
 """Prometheus metrics from the gateway's telemetry events, with `prometheus_client`.
 
-Attaches to request start/stop/exception and upstream stop/exception. The metric names are fixed
+Attaches to request start/stop/exception/rejected and upstream attempt. The metric names are fixed
 (dashboards depend on them); docs/telemetry.md has the table. With several worker processes
 (`PROMETHEUS_MULTIPROC_DIR` set, as `serve --workers N` does) every worker's counts add up in `render()`.
 """
@@ -14,9 +14,16 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.exposition import choose_encoder
 
-from ._events import Attachable, EXCEPTION, START, STOP, UPSTREAM_EXCEPTION, UPSTREAM_STOP, error_kind
-from ..events import CIRCUIT_STATE
-from ._labels import LabelGuard
+from ..events import (
+    CIRCUIT_STATE,
+    REQUEST_EXCEPTION,
+    REQUEST_REJECTED,
+    REQUEST_START,
+    REQUEST_STOP,
+    UPSTREAM_ATTEMPT,
+)
+from ._events import Attachable, error_kind
+from ._labels import Catalogue, CodeGuard, LabelGuard
 
 _CIRCUIT_VALUES = {"closed": 0, "open": 1, "half_open": 2}
 
@@ -40,15 +47,16 @@ class _Series:
     costs a dict lookup and no allocation, and no series appears before it has something to say."""
 
     __slots__ = ("metrics", "provider", "model", "success", "error", "cancelled", "duration", "prompt",
-                 "completion", "cost", "ttft", "overhead", "attempt_ok", "attempt_err", "exceptions")
+                 "completion", "cost", "ttft", "overhead", "attempts", "exceptions")
 
     def __init__(self, metrics: PrometheusMetrics, provider: str, model: str) -> None:
         self.metrics = metrics
         self.provider = provider
         self.model = model
         self.success = self.error = self.cancelled = self.duration = self.prompt = self.completion = None
-        self.cost = self.ttft = self.overhead = self.attempt_ok = self.attempt_err = None
+        self.cost = self.ttft = self.overhead = None
         self.exceptions: dict[str, Any] = {}
+        self.attempts: dict[str, Any] = {}
 
     def make(self, name: str) -> Any:
         m, p, mo = self.metrics, self.provider, self.model
@@ -62,8 +70,6 @@ class _Series:
             "cost": lambda: m.cost.labels(p, mo),
             "ttft": lambda: m.ttft.labels(p, mo),
             "overhead": lambda: m.overhead.labels(p, mo),
-            "attempt_ok": lambda: m.attempts.labels(p, mo, "success"),
-            "attempt_err": lambda: m.attempts.labels(p, mo, "error"),
         }
         child = makers[name]()
         setattr(self, name, child)
@@ -75,6 +81,16 @@ class _Series:
             child = self.exceptions[kind] = self.metrics.exceptions.labels(self.provider, self.model, kind)
         return child
 
+    def attempt(self, outcome: str) -> Any:
+        child = self.attempts.get(outcome)
+        if child is None:
+            child = self.attempts[outcome] = self.metrics.attempts.labels(self.provider, self.model, outcome)
+        return child
+
+
+# An upstream attempt's `outcome` -> the metric's label (a fixed set; anything else counts as an error).
+_ATTEMPT_OUTCOMES = {"ok": "success", "error": "error", "circuit_open": "circuit_open", "unavailable": "unavailable"}
+
 
 class PrometheusMetrics(Attachable):
     """The gateway's Prometheus metrics, registered in `registry` (a fresh one by default).
@@ -84,16 +100,20 @@ class PrometheusMetrics(Attachable):
         prom.detach()
 
     `known_models` (provider -> model names) fixes which providers are labelled and which models
-    always are; other models get their own series once a request to them succeeds, up to
-    `max_models`, and are "other" after that. See `LabelGuard`.
+    always are, with `catalogue` (provider -> the price catalogue's models, asked once per provider);
+    other models get their own series once a request to them succeeds, up to `max_models`, and are
+    "other" after that. See `LabelGuard`. A request is labelled with the model that answered it
+    (`model_used`: after a fallback, not the one asked for), as its usage row is.
     """
 
     default_handler_id = "req_llm_gateway.prometheus"
 
     def __init__(self, registry: CollectorRegistry | None = None, *,
-                 known_models: Mapping[str, Iterable[str]] | None = None, max_models: int = 100) -> None:
+                 known_models: Mapping[str, Iterable[str]] | None = None, max_models: int = 100,
+                 catalogue: Catalogue | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        self.guard = LabelGuard(known_models, max_models=max_models)
+        self.guard = LabelGuard(known_models, max_models=max_models, catalogue=catalogue)
+        self.codes = CodeGuard()
         self.multiprocess_dir = multiprocess_dir()
         r = self.registry
         pm = ("provider", "model")
@@ -115,22 +135,28 @@ class PrometheusMetrics(Attachable):
                                   "request (duration minus time waiting on the upstream), in milliseconds.",
                                   pm, buckets=OVERHEAD_BUCKETS, registry=r)
         self.attempts = Counter("req_llm_gateway_upstream_attempts", "Calls to upstream providers, retries "
-                                "and fallbacks included, by outcome.", [*pm, "outcome"], registry=r)
+                                "and fallbacks included, by outcome (success, error, circuit_open, unavailable).",
+                                [*pm, "outcome"], registry=r)
+        self.rejected = Counter("req_llm_gateway_rejected_requests", "Requests refused before routing (bad "
+                                "body, authentication, the gateway's own limits), by error code.", ["code"],
+                                registry=r)
         self.circuit = Gauge("req_llm_gateway_circuit_state", "Circuit breaker state per deployment: 0 closed, "
                              "1 open, 2 half-open.", pm, registry=r, multiprocess_mode="max")
         self._series: dict[tuple[str, str], _Series] = {}  # by label values: bounded by the guard
         self._fast: dict[tuple[str, str], _Series] = {}  # by raw names, only those labelled as themselves
         self._gauges: dict[str, Any] = {}
-        self._dispatch = {START: self._start, STOP: self._stop, EXCEPTION: self._exception,
-                          UPSTREAM_STOP: self._attempt_ok, UPSTREAM_EXCEPTION: self._attempt_err,
+        self._rejected: dict[str, Any] = {}
+        self._dispatch = {REQUEST_START: self._start, REQUEST_STOP: self._stop, REQUEST_EXCEPTION: self._exception,
+                          UPSTREAM_ATTEMPT: self._attempt, REQUEST_REJECTED: self._reject,
                           CIRCUIT_STATE: self._circuit}
 
     # -- attaching ---------------------------------------------------------------------------------
 
-    def attach(self, handler_id: Any = None, *, weak: bool = False) -> PrometheusMetrics:
+    def attach(self, handler_id: Any = None, *, weak: bool = False, app: str | None = None) -> PrometheusMetrics:
         """Attach to the gateway's events. `weak=True` lets this object be garbage collected while
-        attached (the handler then detaches itself); `create_app` uses it."""
-        self._attach(handler_id, list(self._dispatch), weak)
+        attached (the handler then detaches itself); `app` counts only that app's events. `create_app`
+        uses both."""
+        self._attach(handler_id, list(self._dispatch), weak, app)
         return self
 
     def close(self) -> None:
@@ -154,11 +180,12 @@ class PrometheusMetrics(Attachable):
 
     # -- the handlers (in the request path: one dict lookup, then prepared children) ---------------
 
-    def handle(self, event: Any, measurements: dict[str, Any], metadata: dict[str, Any], _config: Any) -> None:
+    def handle(self, event: Any, measurements: Mapping[str, Any], metadata: Mapping[str, Any], _config: Any) -> None:
         self._dispatch[event](measurements, metadata)
 
-    def _lookup(self, metadata: dict[str, Any], admit: bool) -> _Series:
-        key = (metadata["provider"], metadata["model"])
+    def _lookup(self, metadata: Mapping[str, Any], admit: bool) -> _Series:
+        # Who answered (stop metadata: after a fallback, not the model asked for), else who was asked.
+        key = (metadata.get("provider_used") or metadata["provider"], metadata.get("model_used") or metadata["model"])
         series = self._fast.get(key)
         if series is not None:
             return series
@@ -179,13 +206,11 @@ class PrometheusMetrics(Attachable):
                 self._gauges[provider] = child
         return child
 
-    def _start(self, _m: dict[str, Any], metadata: dict[str, Any]) -> None:
+    def _start(self, _m: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
         self._gauge(metadata["provider"]).inc()
 
-    def _stop(self, m: dict[str, Any], metadata: dict[str, Any]) -> None:
-        # Labelled by the deployment that answered (a group or a fallback may differ from the model asked).
-        used = metadata.get("provider_used")
-        s = self._lookup({"provider": used, "model": metadata["model_used"]} if used else metadata, True)
+    def _stop(self, m: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
+        s = self._lookup(metadata, True)  # the deployment that answered (`provider_used`, `model_used`)
         duration = m["duration"]
         (s.success or s.make("success")).inc()
         (s.duration or s.make("duration")).observe(duration / _NS_PER_MS)
@@ -206,7 +231,7 @@ class PrometheusMetrics(Attachable):
             (s.overhead or s.make("overhead")).observe(max(0, duration - upstream) / _NS_PER_MS)
         self._gauge(metadata["provider"]).dec()
 
-    def _exception(self, m: dict[str, Any], metadata: dict[str, Any]) -> None:
+    def _exception(self, m: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
         s = self._lookup(metadata, False)
         kind = error_kind(metadata)
         if kind == "cancelled":
@@ -219,17 +244,22 @@ class PrometheusMetrics(Attachable):
         s.exception(kind).inc()
         self._gauge(metadata["provider"]).dec()
 
-    def _circuit(self, _m: dict[str, Any], metadata: dict[str, Any]) -> None:
+    def _circuit(self, _m: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
         provider, model = self.guard.labels(metadata["provider"], metadata.get("model", ""), True)
         self.circuit.labels(provider, model).set(_CIRCUIT_VALUES.get(metadata["state"], 0))
 
-    def _attempt_ok(self, _m: dict[str, Any], metadata: dict[str, Any]) -> None:
-        s = self._lookup(metadata, True)
-        (s.attempt_ok or s.make("attempt_ok")).inc()
+    def _attempt(self, _m: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
+        outcome = _ATTEMPT_OUTCOMES.get(metadata.get("outcome"), "error")  # type: ignore[arg-type]
+        self._lookup(metadata, outcome == "success").attempt(outcome).inc()
 
-    def _attempt_err(self, _m: dict[str, Any], metadata: dict[str, Any]) -> None:
-        s = self._lookup(metadata, False)
-        (s.attempt_err or s.make("attempt_err")).inc()
+    def _reject(self, _m: Mapping[str, Any], metadata: Mapping[str, Any]) -> None:
+        code = metadata.get("code")
+        child = self._rejected.get(code)  # type: ignore[arg-type]
+        if child is None:
+            child = self.rejected.labels(self.codes.label(code))
+            if isinstance(code, str):
+                self._rejected[code] = child
+        child.inc()
 
 
 def setup(registry: CollectorRegistry | None = None, **options: Any) -> PrometheusMetrics:

@@ -1,6 +1,6 @@
 """StatsD / DogStatsD metrics from the gateway's telemetry events, sent with `datadog`'s DogStatsd.
 
-Attaches to request stop and exception. Sending never blocks a request: metrics go to an in-memory
+Attaches to request stop, exception and rejected. Sending never blocks a request: metrics go to an in-memory
 buffer that a background thread flushes over UDP, so a dead or unresolvable host costs nothing but
 the dropped packets. Needs the `statsd` extra (`pip install req-llm-gateway[statsd]`).
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._events import Attachable, EXCEPTION, STOP, error_kind
-from ._labels import LabelGuard
+from ..events import REQUEST_EXCEPTION, REQUEST_REJECTED, REQUEST_STOP
+from ._events import Attachable, error_kind
+from ._labels import Catalogue, CodeGuard, LabelGuard
 
 __all__ = ["StatsdMetrics", "parse_address", "setup"]
 
@@ -37,16 +38,17 @@ class StatsdMetrics(Attachable):
         {prefix}.request.cost                   count, USD          when the model has a price
         {prefix}.request.time_to_first_token    timing, ms          streams only
         {prefix}.request.exception              count               per failed request, tag kind
+        {prefix}.request.rejected               count               per request refused before routing, tag code
 
     With `tags=True` each carries DogStatsD tags `provider:...`, `model:...`; with `tags=False` the
-    packets are plain StatsD, without tags.
+    packets are plain StatsD, without tags. A request is tagged with the model that answered it.
     """
 
     default_handler_id = "req_llm_gateway.statsd"
 
     def __init__(self, host: str, port: int = 8125, *, prefix: str = "llm", tags: bool = True,
                  flush_interval: float = 0.3, known_models: Mapping[str, Iterable[str]] | None = None,
-                 max_models: int = 100, client: Any = None) -> None:
+                 max_models: int = 100, client: Any = None, catalogue: Catalogue | None = None) -> None:
         if client is None:
             from datadog.dogstatsd.base import DogStatsd
 
@@ -60,11 +62,12 @@ class StatsdMetrics(Attachable):
                 client.constant_tags = []  # no DD_ENV/DD_SERVICE tags in plain StatsD
         self.client = client
         self.tags = tags
-        self.guard = LabelGuard(known_models, max_models=max_models)
+        self.guard = LabelGuard(known_models, max_models=max_models, catalogue=catalogue)
+        self.codes = CodeGuard()
         self._tag_cache: dict[tuple[str, str], list[str] | None] = {}
 
-    def attach(self, handler_id: Any = None, *, weak: bool = False) -> StatsdMetrics:
-        self._attach(handler_id, [STOP, EXCEPTION], weak)
+    def attach(self, handler_id: Any = None, *, weak: bool = False, app: str | None = None) -> StatsdMetrics:
+        self._attach(handler_id, [REQUEST_STOP, REQUEST_EXCEPTION, REQUEST_REJECTED], weak, app)
         return self
 
     def close(self, timeout: float = 1.0) -> None:
@@ -72,10 +75,10 @@ class StatsdMetrics(Attachable):
         self.detach()
         self.client.stop(timeout=timeout)
 
-    def _tags(self, metadata: dict[str, Any], admit: bool) -> list[str] | None:
+    def _tags(self, metadata: Mapping[str, Any], admit: bool) -> list[str] | None:
         if not self.tags:
             return None
-        key = (metadata["provider"], metadata["model"])
+        key = (metadata.get("provider_used") or metadata["provider"], metadata.get("model_used") or metadata["model"])
         tags = self._tag_cache.get(key)
         if tags is None:
             provider, model = self.guard.labels(key[0], key[1], admit)
@@ -84,9 +87,13 @@ class StatsdMetrics(Attachable):
                 self._tag_cache[key] = tags
         return tags
 
-    def handle(self, event: Any, m: dict[str, Any], md: dict[str, Any], _config: Any) -> None:
+    def handle(self, event: Any, m: Mapping[str, Any], md: Mapping[str, Any], _config: Any) -> None:
         c = self.client
-        if event[2] == "stop":
+        phase = event[2]
+        if phase == "rejected":
+            code = self.codes.label(md.get("code"))
+            c.increment("request.rejected", 1, tags=[f"code:{code}"] if self.tags else None)
+        elif phase == "stop":
             tags = self._tags(md, True)
             c.timing("request.duration", m["duration"] / 1e6, tags=tags)
             c.increment("request.count", 1, tags=tags)

@@ -127,6 +127,7 @@ class Router:
         self.affinity: Affinity = affinity or MemoryAffinity(settings.affinity_ttl, clock=clock)
         self.sleep, self.jitter = sleep, jitter
         self._closers: list[Any] = []
+        self.app = ""  # the `app` metadata key of its events; the Gateway sets it
         # plans of plain routes, by id of their cached candidate (kept alive by the table's cache)
         self._plain: dict[int, list[_Planned]] = {}  # shared stores (shared.py) to start and close with the app
 
@@ -260,7 +261,7 @@ class Router:
 
     async def _run(self, route: Route, req: R, once: Callable[[Target[R]], Awaitable[T]], request_id: str,
                    stream: bool, rewrite: Callable[[R, str, str], R], defer: bool) -> tuple[T, Target[R]]:
-        meta = {"request_id": request_id, "stream": stream}
+        meta = {"request_id": request_id, "stream": stream, "app": self.app}
         planned = await self._plan(route, meta)
         failed: GatewayError | None = None
         previous: Target[R] | None = None

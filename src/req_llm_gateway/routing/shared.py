@@ -71,7 +71,7 @@ class RedisAffinity:
     async def get(self, key: str) -> str | None:
         try:
             value = await self.client.get(self.prefix + key)
-        except Exception as exc:  # noqa: BLE001 - Redis away: this replica's memory answers
+        except Exception as exc:
             self.background.warn("session affinity", exc)
             return self.local.peek(key)
         return value.decode() if value is not None else None
@@ -83,7 +83,7 @@ class RedisAffinity:
     async def _write(self, key: str, deployment: str) -> None:
         try:
             await self.client.set(self.prefix + key, deployment, px=self.ttl_ms)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.background.warn("session affinity", exc)
 
     async def close(self) -> None:
@@ -145,7 +145,7 @@ class SharedCircuits:
     async def _sync_quietly(self) -> None:
         try:
             await self.sync()
-        except Exception as exc:  # noqa: BLE001 - background work must survive Redis going away
+        except Exception as exc:
             self.background.warn("circuit state", exc)
 
     async def _run(self) -> None:

@@ -49,7 +49,7 @@ def weighted_order(deployments: Sequence[Deployment], rnd: Callable[[], float]) 
     while len(pool) > 1:
         x = rnd() * sum(d.weight for d in pool)
         i = 0
-        for i, d in enumerate(pool):
+        for i, d in enumerate(pool):  # noqa: B007 - `i` is read after the loop
             x -= d.weight
             if x < 0:
                 break

@@ -154,7 +154,7 @@ def row_from_db(values: Sequence[Any]) -> UsageRow:
 
 
 def _row(date: dt.date, provider: str, model: str, key_name: str, values: Sequence[Any]) -> UsageRow:
-    counters = {name: int(v) for name, v in zip(COUNTERS, values)}
+    counters = {name: int(v) for name, v in zip(COUNTERS, values, strict=False)}
     cost, latency = values[len(COUNTERS):]
     return UsageRow(date, provider, model, key_name, **counters,
                     cost_usd=Decimal(str(cost if cost is not None else 0)), total_latency_ms=float(latency))

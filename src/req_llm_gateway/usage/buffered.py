@@ -138,7 +138,7 @@ class BufferedUsageStore(QueryShortcuts):
             return 0
         try:
             return await self.journal.replay(self.backend.apply)
-        except Exception as exc:  # noqa: BLE001 - the files stay; the next start or recovery replays them
+        except Exception as exc:
             _log.warning("usage journal not replayed yet (%s); kept for later", exc)
             return 0
 

@@ -16,7 +16,7 @@ from .store import UsageQuery, UsageRow
 __all__ = ["PostgresBackend", "split_postgres_url"]
 
 _D = POSTGRES
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 def split_postgres_url(url: str) -> tuple[str, str]:

@@ -61,7 +61,7 @@ def render_table(report: Report) -> str:
     widths = [max(len(c[i]) for c in [list(_COLUMNS), *lines, total]) for i in range(len(_COLUMNS))]
 
     def fmt(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     out = [fmt(list(_COLUMNS)), rule, *(fmt(c) for c in lines)]
