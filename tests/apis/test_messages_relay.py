@@ -37,6 +37,14 @@ def test_pass_through_time_to_first_token_waits_for_the_first_text_delta(client:
     assert events[0].measurements["time_to_first_token"] >= (first_delta + 1) * 150_000_000
 
 
+def test_translated_time_to_first_token_waits_for_the_first_chunk_with_text(client: anthropic.Anthropic) -> None:
+    # the OpenAI fake sends a role-only chunk first, then text, 150 ms apart
+    with telemetry.capture([REQUEST_STOP]) as events:
+        with client.messages.stream(model="openai:gpt-4o-slow-150", max_tokens=64, messages=MESSAGES) as s:
+            assert s.get_final_text()
+    assert events[0].measurements["time_to_first_token"] >= 2 * 150_000_000
+
+
 def test_pass_through_relays_anthropics_request_id_header(client: anthropic.Anthropic) -> None:
     raw = client.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=64, messages=MESSAGES)
     assert raw.headers["request-id"].startswith("req_")

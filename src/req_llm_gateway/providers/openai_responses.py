@@ -6,10 +6,9 @@ reads only usage, from the non-stream body or the stream's terminal event (`resp
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
-
-import re
 
 import orjson
 
