@@ -342,10 +342,13 @@ _OUTPUT_KEYS = ("content", "tool_calls", "function_call", "reasoning_content", "
 def carries_output(chunk: ChatChunk) -> bool:
     """True for a chunk with text, a tool call or reasoning in it (not a role-only or empty delta):
     what time to first token waits for. A relayed item that knows says so itself (its `output`, e.g. an
-    Anthropic pass-through chunk); else a chunk is parsed, only until the first such chunk."""
+    Anthropic pass-through chunk); a ChatChunk is parsed, only until the first such chunk; any other
+    item a caller's `open` relays counts from the first one."""
     said = getattr(chunk, "output", None)
     if said is not None:
         return bool(said)
+    if not isinstance(chunk, ChatChunk):
+        return True
     obj = chunk.obj if chunk.obj is not None else orjson.loads(chunk.data or b"{}")
     for choice in obj.get("choices") or ():
         delta = choice.get("delta") if isinstance(choice, dict) else None
