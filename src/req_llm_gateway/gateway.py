@@ -34,7 +34,7 @@ from .routing import Route, Router, Target
 from .types import ChatChunk, ChatRequest, ChatResponse, Usage
 from .usage.store import UsageRecord, UsageStore
 
-__all__ = ["Answer", "Completion", "Embedded", "Gateway"]
+__all__ = ["Answer", "Completion", "Embedded", "Gateway", "carries_output"]
 
 
 class Answer(Protocol):
@@ -193,7 +193,7 @@ class Gateway:
         """Embeddings, with the same routing (groups, retries, fallbacks, breakers), usage, cost, budget
         charge and events as `complete`. A provider without embeddings is refused before routing, like a
         bad body."""
-        self._offers_embeddings(self.router.resolve(req.provider, req.model)[0])
+        self.check_embeddings(self.router.resolve(req.provider, req.model)[0])
         route, meta_, start = self._begin(req, request_id, meta, key_name, session, None, False)
         t0 = time.monotonic_ns()
         try:
@@ -214,7 +214,9 @@ class Gateway:
         origin = route.requested if used.fallback else None
         return Embedded(response, cost, self._extension(pid, (t1 - start) / 1e6, cost, origin), t1 - t0)
 
-    def _offers_embeddings(self, name: str) -> None:
+    def check_embeddings(self, name: str) -> None:
+        """Refuse (400) embeddings on provider `name` when it offers none; the route calls it before
+        routing, so the refusal is a `request.rejected` event."""
         if name in self.providers and name not in self.embedders:
             raise BadRequest(f"The {name} provider does not offer embeddings; see "
                              "docs/responses-and-embeddings.md for those that do.", param="model",
@@ -222,7 +224,7 @@ class Gateway:
 
     async def _embed_once(self, target: Target[EmbeddingRequest]) -> EmbeddingResponse:
         """One attempt at one deployment (the router's per-candidate call)."""
-        self._offers_embeddings(target.provider.id)
+        self.check_embeddings(target.provider.id)
         return await self.embedders[target.provider.id].embed(target.req)
 
     def _begin(self, req: Any, request_id: str, extra: Mapping[str, Any] | None, key_name: str,
@@ -245,7 +247,7 @@ class Gateway:
                      charge: Charge | None = None) -> AsyncGenerator[Any, None]:
         """Relay a stream chunk by chunk. The usage chunk reaches the client only if it asked for it
         (`stream_options.include_usage`), as a final chunk with `choices: []` carrying `x_req_llm`; usage
-        is recorded either way. `time_to_first_token` is the first chunk with output in it. `open`
+        is recorded either way. `time_to_first_token` is the first chunk with output in it (`carries_output`). `open`
         starts the stream on one candidate (default: `provider.stream(req)`; its items are then relayed
         untouched), see routing/__init__.py."""
         route, meta, start = self._begin(req, request_id, meta, key_name, session, route, True)
@@ -282,7 +284,7 @@ class Gateway:
                             break
                         t1 = time.monotonic_ns()
                     upstream_ns += t1 - t0
-                    if not ttft and (not shape or _carries_output(chunk)):  # `open`: items relayed as they are
+                    if not ttft and carries_output(chunk):
                         ttft = t1 - start
                     if chunk.finish_reason:
                         finish.append(chunk.finish_reason)
@@ -337,9 +339,16 @@ class Gateway:
 _OUTPUT_KEYS = ("content", "tool_calls", "function_call", "reasoning_content", "reasoning", "refusal")
 
 
-def _carries_output(chunk: ChatChunk) -> bool:
+def carries_output(chunk: ChatChunk) -> bool:
     """True for a chunk with text, a tool call or reasoning in it (not a role-only or empty delta):
-    what time to first token waits for. Parses a relayed chunk only until the first such chunk."""
+    what time to first token waits for. A relayed item that knows says so itself (its `output`, e.g. an
+    Anthropic pass-through chunk); a ChatChunk is parsed, only until the first such chunk; any other
+    item a caller's `open` relays counts from the first one."""
+    said = getattr(chunk, "output", None)
+    if said is not None:
+        return bool(said)
+    if not isinstance(chunk, ChatChunk):
+        return True
     obj = chunk.obj if chunk.obj is not None else orjson.loads(chunk.data or b"{}")
     for choice in obj.get("choices") or ():
         delta = choice.get("delta") if isinstance(choice, dict) else None

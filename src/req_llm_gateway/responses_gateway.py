@@ -20,7 +20,7 @@ from .apis._responses_render import Context, render
 from .apis._responses_stream import StreamTranslator
 from .apis.openai_responses import Bridged, ResponsesRequest, bridge
 from .errors import GatewayError, UpstreamError
-from .gateway import Charge, Gateway
+from .gateway import Charge, Gateway, carries_output
 from .providers import openai_responses as passthrough
 from .providers._http import HttpProvider
 from .routing import Route, Target
@@ -51,6 +51,7 @@ class _Opened:
     watch: passthrough.StreamWatch | None  # pass-through: reads usage off the relayed bytes
     translator: StreamTranslator | None  # bridged: chat chunks -> Responses events
     dropped: tuple[str, ...] = ()
+    output: bool = False  # bridged: the first chat chunk had output in it (time to first token)
 
 
 @dataclass(slots=True)
@@ -90,23 +91,27 @@ class ResponsesGateway:
             made = cache[key] = bridge(rr, provider.id, model, strict_tools=self.strict_tools)
         return made
 
-    def _precheck(self, rr: ResponsesRequest, req: ChatRequest, cache: dict[str, Bridged]) -> None:
-        """Bridge the first-choice provider's request now, so a body it cannot take is a 400 before any event."""
-        name, model = self.gateway.router.resolve(req.provider, req.model)
+    def precheck(self, rr: ResponsesRequest) -> dict[str, Bridged]:
+        """Bridge the first-choice provider's request now, so a body it cannot take is a 400 before routing
+        (the route calls it first: a `request.rejected` event, no start); pass the result to `complete` or
+        `stream`, which reuse its bridged requests."""
+        cache: dict[str, Bridged] = {}
+        name, model = self.gateway.router.resolve(rr.provider, rr.model)
         provider = self.gateway.providers.get(name)
         if provider is not None and not passthrough.passes_through(provider):
             self._bridge(rr, provider, model, cache)
+        return cache
 
     # -- non-stream ------------------------------------------------------------------------------------------
 
     async def complete(self, rr: ResponsesRequest, rid: str, key_name: str = "",
                        meta: Mapping[str, Any] | None = None, session: str | None = None,
-                       charge: Charge | None = None) -> Answer:
-        """Answer a non-stream request; `charge` receives the cost recorded in usage, on every path."""
+                       charge: Charge | None = None, cache: dict[str, Bridged] | None = None) -> Answer:
+        """Answer a non-stream request; `charge` receives the cost recorded in usage, on every path;
+        `cache`: what `precheck` returned (else it is called here)."""
         gw = self.gateway
         req = rr.routing_request()
-        cache: dict[str, Bridged] = {}
-        self._precheck(rr, req, cache)
+        cache = self.precheck(rr) if cache is None else cache
         route, meta_, start = gw._begin(req, rid, {**(meta or {}), "api": API}, key_name, session, None, False)
 
         async def once(target: Target[ChatRequest]) -> Answer:
@@ -144,13 +149,13 @@ class ResponsesGateway:
 
     async def stream(self, rr: ResponsesRequest, rid: str, key_name: str = "",
                      meta: Mapping[str, Any] | None = None, session: str | None = None,
-                     charge: Charge | None = None) -> ResponsesStream:
+                     charge: Charge | None = None, cache: dict[str, Bridged] | None = None) -> ResponsesStream:
         """Open the stream (retrying and falling back until its first bytes arrive); the events follow.
-        `charge` receives the cost recorded in usage when the stream ends, however it ends."""
+        `charge` receives the cost recorded in usage when the stream ends, however it ends; `cache`: what
+        `precheck` returned (else it is called here)."""
         gw = self.gateway
         req = rr.routing_request()
-        cache: dict[str, Bridged] = {}
-        self._precheck(rr, req, cache)
+        cache = self.precheck(rr) if cache is None else cache
         route, meta_, start = gw._begin(req, rid, {**(meta or {}), "api": API}, key_name, session, None, True)
 
         async def once(target: Target[ChatRequest]) -> _Opened:
@@ -162,7 +167,8 @@ class ResponsesGateway:
             chunks = p.stream(b.req)
             first_chunk = await _first(chunks)
             translator = StreamTranslator(Context(rr.body, b.names))
-            return _Opened(translator.start() + translator.feed(first_chunk), chunks, None, translator, b.dropped)
+            return _Opened(translator.start() + translator.feed(first_chunk), chunks, None, translator, b.dropped,
+                           carries_output(first_chunk))
 
         t0 = time.monotonic_ns()
         try:
@@ -182,14 +188,16 @@ class ResponsesGateway:
                      key_name: str, charge: Charge | None) -> AsyncGenerator[bytes, None]:
         gw = self.gateway
         pid, model = used.deployment.provider, used.deployment.model
-        ttft = time.monotonic_ns() - start
-        upstream_ns = ttft
+        upstream_ns = time.monotonic_ns() - start
+        ttft = 0  # at the first text, tool call or reasoning delta, not at the first event
         watch, translator = opened.watch, opened.translator
         usage: Usage | None = None
         try:
             try:
                 if watch is not None:
                     watch.feed(opened.first)
+                if opened.output or (watch is not None and watch.take_output()):
+                    ttft = upstream_ns
                 yield opened.first
                 while True:
                     t0 = time.monotonic_ns()
@@ -197,11 +205,16 @@ class ResponsesGateway:
                         item = await opened.rest.__anext__()
                     except StopAsyncIteration:
                         break
-                    upstream_ns += time.monotonic_ns() - t0
+                    t1 = time.monotonic_ns()
+                    upstream_ns += t1 - t0
                     if watch is not None:
                         watch.feed(item)
+                        if not ttft and watch.take_output():
+                            ttft = t1 - start
                         yield item
                     elif translator is not None:
+                        if not ttft and carries_output(item):
+                            ttft = t1 - start
                         out = translator.feed(item)
                         if out:
                             yield out
@@ -228,7 +241,7 @@ class ResponsesGateway:
         status = watch.status if watch is not None else translator.ctx.status(translator.finish_reason) \
             if translator is not None else None
         gw._stop(meta, duration, usage, cost, upstream_ns, [status] if status else [],
-                 {"time_to_first_token": ttft})
+                 {"time_to_first_token": ttft} if ttft else None)
 
 
 def _mode(target: Target[ChatRequest]) -> str:

@@ -57,6 +57,7 @@ class Embeddings:
             provider, model = router.resolve(req.provider, req.model)
             if spec is not None and not model_allowed(spec, provider, model):
                 raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
+            self.gateway.check_embeddings(provider)
             await budget.admit(key_name, provider, model, len(raw), 1, rid)  # no output tokens: reserve one
             meta = {"api": openai_embeddings.API, **(trace_context(scope) or {})}
             routed = True

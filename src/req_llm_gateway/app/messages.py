@@ -163,11 +163,14 @@ class Messages:
             await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
             return
         resp = completion.response
+        headers = budget.header_list()
         if isinstance(resp, native.NativeResponse) and resp.raw is not None:
             body = resp.raw
+            if resp.request_id:
+                headers.append((b"request-id", resp.request_id.encode("latin-1")))
         else:
             body = orjson.dumps(out.message_from(resp, _msg_id(rid), req.body["model"], plan.names))
-        await send_bytes(send, 200, body, budget.header_list())
+        await send_bytes(send, 200, body, headers)
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
         if isinstance(err, native.NativeError) and 400 <= err.raw_status < 500 and err.raw_status not in (401, 403):
@@ -188,6 +191,8 @@ class Messages:
             if first is None and not relay.started:
                 await self.send_error(send, relay.error or GatewayError("The upstream sent nothing."))
                 return
+            if isinstance(first, native.NativeChunk) and first.request_id:  # Anthropic's, relayed
+                relay.headers = [*relay.headers, (b"request-id", first.request_id.encode("latin-1"))]
             await relay.start()
             chunk = first
             while chunk is not None:

@@ -63,16 +63,17 @@ class Responses:
             provider, model = router.resolve(rr.provider, rr.model)
             if spec is not None and not model_allowed(spec, provider, model):
                 raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
+            bridged = self.responses.precheck(rr)  # a body the provider cannot take: refused before routing
             await budget.admit(key_name, provider, model, len(raw), rr.max_output_tokens, rid)
             meta = trace_context(scope)
             session = router.session_of(scope["headers"], rr.body.get("user"))  # Codex sends `session-id`
             routed = True
             if rr.stream:
-                stream = await self.responses.stream(rr, rid, key_name, meta, session, budget.charge)
+                stream = await self.responses.stream(rr, rid, key_name, meta, session, budget.charge, bridged)
                 await self._relay(stream, rid, receive, send, budget.header_list())
                 return
             answered = await unless_client_leaves(receive, self.responses.complete(rr, rid, key_name, meta, session,
-                                                                                   budget.charge))
+                                                                                   budget.charge, bridged))
             if answered is None:  # the client went away: nobody to answer
                 return
             answer = answered

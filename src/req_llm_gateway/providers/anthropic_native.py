@@ -26,6 +26,8 @@ __all__ = ["NativeChunk", "NativeError", "NativeResponse", "Scanner", "complete"
 _VALUE = rb'(?:"(?:[^"\\]|\\.)*"|true|false|null|-?[0-9][0-9.eE+-]*)'
 _MODEL_KEY = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]')
+# a delta with output in it (a JSON string's own quotes are escaped, so text cannot fake these)
+_OUTPUT_DELTA = re.compile(rb'"(?:text|thinking|input_json)_delta"')
 
 
 def is_native(provider: Provider) -> bool:
@@ -35,9 +37,11 @@ def is_native(provider: Provider) -> bool:
 
 @dataclass(slots=True)
 class NativeResponse(ChatResponse):
-    """An Anthropic `message`: `raw` is relayed as is, `body` is it parsed, `stop` its stop reason."""
+    """An Anthropic `message`: `raw` is relayed as is, `body` is it parsed, `stop` its stop reason,
+    `request_id` Anthropic's `request-id` header (relayed too)."""
 
     stop: str | None = None
+    request_id: str | None = None
 
     @property
     def finish_reasons(self) -> list[str]:
@@ -46,7 +50,12 @@ class NativeResponse(ChatResponse):
 
 @dataclass(slots=True)
 class NativeChunk(ChatChunk):
-    """Upstream stream bytes to relay as they came (`data`); an empty one only carries usage."""
+    """Upstream stream bytes to relay as they came (`data`); an empty one only carries usage. `output`:
+    the first chunk that completes a text, thinking or tool input delta (time to first token);
+    `request_id`: Anthropic's `request-id` header, on the first chunk only."""
+
+    output: bool = False
+    request_id: str | None = None
 
 
 class NativeError(UpstreamError):
@@ -135,7 +144,8 @@ async def complete(provider: Provider, up: UpstreamRequest) -> NativeResponse:
     except (orjson.JSONDecodeError, AttributeError) as exc:
         raise UpstreamError(f"The {provider.id} provider sent a response the gateway cannot read.",
                             upstream_status=status, upstream_body=body[:4096].decode("utf-8", "replace")) from exc
-    return NativeResponse(body=data, usage=usage, raw=body, stop=data.get("stop_reason"))
+    return NativeResponse(body=data, usage=usage, raw=body, stop=data.get("stop_reason"),
+                          request_id=headers.get("request-id"))
 
 
 async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[ChatChunk, None]:
@@ -150,9 +160,11 @@ async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[Chat
                 raise provider._transport_error(exc) from exc
             raise _error(provider, resp.status, body, resp.headers)
         scan = Scanner()
+        request_id = resp.headers.get("request-id")
         async for data in provider._chunks(resp):
             done = scan.feed(data)
-            yield NativeChunk(data=data)
+            yield NativeChunk(data=data, output=scan.take_output(), request_id=request_id)
+            request_id = None
             if scan.error is not None:
                 raise _stream_error(provider, scan.error)
             if done:
@@ -174,7 +186,8 @@ def _stream_error(provider: HttpProvider, data: dict[str, Any]) -> GatewayError:
 
 class Scanner:
     """Finds message_start, message_delta, message_stop and error events in the relayed bytes; the
-    many content_block_* events in between are not parsed."""
+    many content_block_* events in between are not parsed: until the first output delta is found (for
+    time to first token) they are searched for one, without parsing."""
 
     def __init__(self) -> None:
         self.buf = b""
@@ -182,6 +195,8 @@ class Scanner:
         self.stop: str | None = None
         self.error: dict[str, Any] | None = None
         self.fresh = False  # message_start's usage arrived and was not handed on yet
+        self.output = False  # the first output delta arrived and was not handed on yet
+        self._waiting = True  # no output delta seen so far
 
     def feed(self, data: bytes) -> bool:
         """True once message_stop has arrived."""
@@ -190,6 +205,8 @@ class Scanner:
         for ev in events:
             head = ev[:32]
             if b"content_block" in head or b"ping" in head:
+                if self._waiting and b"content_block_delta" in ev[:64] and _OUTPUT_DELTA.search(ev):
+                    self._waiting, self.output = False, True
                 continue
             payload = _data(ev)
             if payload is None:
@@ -206,6 +223,11 @@ class Scanner:
             elif kind == "error":
                 self.error = payload
         return done
+
+    def take_output(self) -> bool:
+        """True once: for the chunk that completed the stream's first output delta."""
+        out, self.output = self.output, False
+        return out
 
 
 def _data(ev: bytes) -> dict[str, Any] | None:

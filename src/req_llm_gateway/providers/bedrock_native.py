@@ -109,7 +109,7 @@ async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[Chat
             kind = orjson.loads(event).get("type", "")
             data = b"event: " + kind.encode() + b"\ndata: " + event + b"\n\n"
             done = scan.feed(data)
-            yield NativeChunk(data=data)
+            yield NativeChunk(data=data, output=scan.take_output())
             if done:
                 yield NativeChunk(data=b"", usage=usage_from(scan.usage), finish_reason=finish_reason(scan.stop, False))
                 return

@@ -6,6 +6,7 @@ reads only usage, from the non-stream body or the stream's terminal event (`resp
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -19,6 +20,10 @@ from .base import Provider, UpstreamRequest
 __all__ = ["StreamWatch", "complete", "open_stream", "passes_through", "usage_of"]
 
 _TERMINAL = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+# an event with output in it: text, a tool call's arguments, reasoning (by its SSE name or its JSON type;
+# a JSON string's own quotes are escaped and an SSE line cannot hold a raw newline, so text cannot fake it)
+_OUTPUT_EVENT = re.compile(rb'(?:^event: ?|"type": ?")response\.(?:output_text|refusal|function_call_arguments|'
+                           rb'custom_tool_call_input|reasoning_text|reasoning_summary_text)\.delta\b', re.M)
 
 
 def passes_through(provider: Provider) -> bool:
@@ -79,9 +84,10 @@ def open_stream(provider: HttpProvider, body: bytes) -> AsyncGenerator[bytes, No
 
 class StreamWatch:
     """Reads a relayed Responses stream for its terminal event, without touching the bytes: usage, status,
-    and how many events went by (the `sequence_number` a gateway error event continues from)."""
+    and how many events went by (the `sequence_number` a gateway error event continues from). Until the
+    first output delta (time to first token), the frames are searched for one, without parsing."""
 
-    __slots__ = ("_tail", "error", "events", "status", "usage")
+    __slots__ = ("_tail", "_waiting", "error", "events", "output", "status", "usage")
 
     def __init__(self) -> None:
         self._tail = b""
@@ -89,6 +95,8 @@ class StreamWatch:
         self.status: str | None = None
         self.usage: Usage | None = None
         self.error: str | None = None
+        self.output = False  # the first output delta arrived and was not taken yet (`take_output`)
+        self._waiting = True
 
     def feed(self, chunk: bytes) -> None:
         data = self._tail + chunk if self._tail else chunk
@@ -100,6 +108,8 @@ class StreamWatch:
             return
         frames, self._tail = data[:end], data[end + 2:]
         self.events += frames.count(b"\n\n") + 1
+        if self._waiting and _OUTPUT_EVENT.search(frames):
+            self._waiting, self.output = False, True
         if any(marker in frames for marker in _TERMINAL) or b'"type":"error"' in frames:
             for frame in frames.split(b"\n\n"):
                 self._read(frame)
@@ -119,6 +129,11 @@ class StreamWatch:
             response = event.get("response") or {}
             self.status = kind.rpartition(".")[2]
             self.usage = usage_of(response.get("usage"))
+
+    def take_output(self) -> bool:
+        """True once: after the feed that completed the stream's first output delta."""
+        out, self.output = self.output, False
+        return out
 
     @property
     def finished(self) -> bool:
