@@ -230,7 +230,7 @@ class Gateway:
     def _begin(self, req: Any, request_id: str, extra: Mapping[str, Any] | None, key_name: str,
                session: str | None, route: Route | None, stream: bool) -> tuple[Route, dict[str, Any], int]:
         start = time.monotonic_ns()
-        name = route.provider if route is not None else self.router.table.aliases.get(req.provider, req.provider)
+        name = route.provider if route is not None else self.router.resolve(req.provider, req.model)[0]
         meta = self._meta(name, req, request_id, stream, extra)
         telemetry.execute(REQUEST_START, {"system_time": time.time_ns(), "monotonic_time": start}, meta)
         if route is None:

@@ -160,3 +160,28 @@ def test_failed_key_checks_are_limited_per_client_address() -> None:
     assert wrong[3].json()["error"]["type"] == "rate_limit_error" and int(wrong[3].headers["retry-after"]) >= 1
     assert missing.status_code == 429
     assert right.status_code == 200  # the right key is never held back by others' failures
+
+
+MODEL_CALLS: dict[str, Any] = {  # route -> its request body for a model
+    "/v1/chat/completions": lambda m: {**CHAT, "model": m},
+    "/v1/responses": lambda m: {"model": m, "input": "hello"},
+    "/v1/embeddings": lambda m: {"model": m, "input": "hello"},
+    "/v1/messages": lambda m: {"model": m, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
+    "/v1/messages/count_tokens": lambda m: {"model": m, "messages": [{"role": "user", "content": "hi"}]},
+}
+
+
+def test_every_model_call_route_checks_the_keys_allowed_models(tmp_path: Path) -> None:
+    path = config(tmp_path, '[keys.narrow]\nkey = "narrow-key"\nmodels = ["demo:echo"]\n')
+    with serve_gateway({"REQ_LLM_GATEWAY_CONFIG": path}) as gw:
+        seen = {}
+        for route, body in MODEL_CALLS.items():
+            allowed = httpx.post(gw.url + route, json=body("demo:echo"), headers=bearer("narrow-key"))
+            denied = httpx.post(gw.url + route, json=body("demo:demo"), headers=bearer("narrow-key"))
+            seen[route] = (allowed.status_code, denied.status_code, denied.json())
+    for route, (allowed_status, denied_status, error) in seen.items():
+        assert (allowed_status, denied_status) == (200, 403), route
+        assert "may not use the model 'demo:demo'" in error["error"]["message"], route
+        assert error["error"]["type"] == "permission_error", route
+    assert seen["/v1/messages"][2]["type"] == "error"  # Anthropic's shape on the Messages routes
+    assert "type" not in seen["/v1/chat/completions"][2]

@@ -1,24 +1,24 @@
 """Client authentication, called by the fused hot path (fastpath.py): `Authorization: Bearer <key>` checked in constant time
 against the configured keys; the key's *name* goes to `scope["state"]["key_name"]` for usage attribution.
-Also which models a key may use (`model_allowed`), checked by the chat endpoint. Failed key checks are
+Also which models a key may use (`model_allowed`, `check_model`), checked by every model-call route. Failed key checks are
 limited per client address (`AUTH_FAILURE_LIMIT`), so keys cannot be guessed at speed."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
 from starlette.types import Scope, Send
 
 from ..config import ConfigError, KeySpec, Settings
-from ..errors import RateLimited, Unauthorized
+from ..errors import Forbidden, RateLimited, Unauthorized
 from ..ratelimit import Limit, Limiter, LimiterUnavailable
 from .rejections import rejected
 from .responses import Redactor, error_body, send_bytes
 
-__all__ = ["Authenticator", "KeyRing", "bearer_token", "client_keys", "model_allowed", "route_path"]
+__all__ = ["Authenticator", "KeyRing", "bearer_token", "check_model", "client_keys", "model_allowed", "route_path"]
 
 ALWAYS_OPEN = frozenset({"/health", "/openapi.json"})
 _CHALLENGE = (b"www-authenticate", b'Bearer realm="req-llm-gateway"')
@@ -80,6 +80,14 @@ def model_allowed(spec: KeySpec, provider: str, model: str) -> bool:
         return True
     full = f"{provider}:{model}"
     return any(fnmatchcase(full, p) if ":" in p else fnmatchcase(model, p) for p in spec.models)
+
+
+def check_model(state: Mapping[str, Any], provider: str, model: str) -> None:
+    """`Forbidden` unless the request's key (`state["api_key"]`, set by the auth check) may use
+    `provider:model`; every model-call route asks this once it has resolved the model."""
+    spec = state.get("api_key")
+    if spec is not None and not model_allowed(spec, provider, model):
+        raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
 
 
 class Authenticator:

@@ -14,10 +14,10 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from ..budgets import Budgets, Reservation
-from ..errors import BadRequest, Forbidden, GatewayError, PayloadTooLarge, RequestTimeout
+from ..errors import BadRequest, GatewayError, PayloadTooLarge, RequestTimeout
 from ..gateway import Gateway
 from ..types import ChatRequest
-from .auth import model_allowed
+from .auth import check_model
 from .disconnect import unless_client_leaves
 from .rejections import rejected
 from .responses import DONE, Redactor, encode_completion, error_body, send_bytes, sse_error, sse_event
@@ -116,10 +116,8 @@ class ChatCompletions:
                 raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
             req = ChatRequest.from_openai(data, self.settings.default_provider, body)
             key_name = state.get("key_name", "")
-            spec = state.get("api_key")
             provider, model = self.gateway.router.resolve(req.provider, req.model)
-            if spec is not None and not model_allowed(spec, provider, model):
-                raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
+            check_model(state, provider, model)
             await budget.admit(key_name, provider, model, len(body), max_tokens(req.params), rid)
             meta = trace_context(scope)
             session = self.gateway.router.session_of(scope["headers"], data.get("user"))

@@ -15,14 +15,14 @@ from starlette.types import Receive, Scope, Send
 from ..apis.anthropic_errors import error_body
 from ..apis.anthropic_messages import parse, to_chat
 from ..apis.anthropic_tokens import estimate
-from ..errors import Forbidden, GatewayError, UpstreamError
+from ..errors import GatewayError, UpstreamError
 from ..gateway import Gateway
 from ..providers import anthropic_native as native
 from ..providers._http import HttpProvider
 from ..providers.base import Provider, UpstreamRequest
 from ..providers.gemini import WIRE as GEMINI
 from ..types import ChatRequest
-from .auth import model_allowed
+from .auth import check_model
 from .chat import read_body
 from .messages import Plan, forwarded_headers
 from .responses import Redactor, send_bytes
@@ -46,10 +46,8 @@ class CountTokens:
         try:
             raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             req = parse(raw, self.settings.default_provider)
-            spec = state.get("api_key")
-            name = self.settings.aliases.get(req.provider, req.provider)
-            if spec is not None and not model_allowed(spec, name, req.model):
-                raise Forbidden(f"This API key may not use the model '{name}:{req.model}'.", param="model")
+            name, model = self.gateway.router.resolve(req.provider, req.model)
+            check_model(state, name, model)
             deployment = self.gateway.route(req.route(), key_name=state.get("key_name", "")).candidates[0].deployment
             provider = self.gateway.providers[deployment.provider]
             model = deployment.model

@@ -13,9 +13,9 @@ from starlette.types import Receive, Scope, Send
 
 from ..apis import openai_embeddings
 from ..budgets import Budgets, Reservation
-from ..errors import BadRequest, Forbidden, GatewayError
+from ..errors import BadRequest, GatewayError
 from ..gateway import Gateway
-from .auth import model_allowed
+from .auth import check_model
 from .chat import read_body, trace_context
 from .disconnect import unless_client_leaves
 from .rejections import rejected
@@ -52,11 +52,10 @@ class Embeddings:
             except orjson.JSONDecodeError as exc:
                 raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
             req = openai_embeddings.parse(raw, data, self.settings.default_provider)
-            spec, key_name = state.get("api_key"), state.get("key_name", "")
+            key_name = state.get("key_name", "")
             router = self.gateway.router
             provider, model = router.resolve(req.provider, req.model)
-            if spec is not None and not model_allowed(spec, provider, model):
-                raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
+            check_model(state, provider, model)
             self.gateway.check_embeddings(provider)
             await budget.admit(key_name, provider, model, len(raw), 1, rid)  # no output tokens: reserve one
             meta = {"api": openai_embeddings.API, **(trace_context(scope) or {})}

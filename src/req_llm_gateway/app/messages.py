@@ -19,13 +19,13 @@ from ..apis import _anthropic_out as out
 from ..apis.anthropic_errors import error_body, sse_error
 from ..apis.anthropic_messages import MessagesRequest, ToolNames, parse, to_chat
 from ..budgets import Budgets, Reservation
-from ..errors import Forbidden, GatewayError
+from ..errors import GatewayError
 from ..gateway import Gateway
 from ..providers import anthropic_native as native
 from ..providers.base import Provider
 from ..routing import Target
 from ..types import ChatChunk, ChatRequest, ChatResponse
-from .auth import model_allowed
+from .auth import check_model
 from .chat import SSE_HEADERS, read_body, trace_context
 from .disconnect import unless_client_leaves
 from .rejections import rejected
@@ -132,13 +132,11 @@ class Messages:
         try:
             raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             req = parse(raw, self.settings.default_provider)
-            spec = state.get("api_key")
-            provider = self.settings.aliases.get(req.provider, req.provider)
-            if spec is not None and not model_allowed(spec, provider, req.model):
-                raise Forbidden(f"This API key may not use the model '{provider}:{req.model}'.", param="model")
+            provider, model = self.gateway.router.resolve(req.provider, req.model)
+            check_model(state, provider, model)
             key_name = state.get("key_name", "")
             limit = req.body.get("max_tokens")
-            await budget.admit(key_name, provider, req.model, len(raw), limit if type(limit) is int else None, rid)
+            await budget.admit(key_name, provider, model, len(raw), limit if type(limit) is int else None, rid)
             plan = Plan(req, forwarded_headers(scope), scope.get("query_string", b"").decode("latin-1"))
             meta: dict[str, Any] = {"api": "anthropic.messages", **(trace_context(scope) or {})}
             session = self.gateway.router.session_of(scope["headers"])  # x-claude-code-session-id

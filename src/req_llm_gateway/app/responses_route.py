@@ -15,9 +15,9 @@ from starlette.types import Receive, Scope, Send
 
 from ..apis.openai_responses import ResponsesRequest
 from ..budgets import Budgets, Reservation
-from ..errors import Forbidden, GatewayError
+from ..errors import GatewayError
 from ..responses_gateway import ResponsesGateway, ResponsesStream
-from .auth import model_allowed
+from .auth import check_model
 from .chat import SSE_HEADERS, read_body, trace_context
 from .disconnect import unless_client_leaves
 from .rejections import rejected
@@ -58,11 +58,10 @@ class Responses:
             raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             t_body = time.monotonic_ns()
             rr = ResponsesRequest.parse(raw, self.settings.default_provider)
-            spec, key_name = state.get("api_key"), state.get("key_name", "")
+            key_name = state.get("key_name", "")
             router = self.responses.gateway.router
             provider, model = router.resolve(rr.provider, rr.model)
-            if spec is not None and not model_allowed(spec, provider, model):
-                raise Forbidden(f"This API key may not use the model '{provider}:{model}'.", param="model")
+            check_model(state, provider, model)
             bridged = self.responses.precheck(rr)  # a body the provider cannot take: refused before routing
             await budget.admit(key_name, provider, model, len(raw), rr.max_output_tokens, rid)
             meta = trace_context(scope)
