@@ -21,6 +21,7 @@ import orjson
 
 from ..errors import BadRequest
 from ..types import ChatRequest, Json, split_model
+from . import parse_json
 
 __all__ = ["MessagesRequest", "ToolNames", "parse", "to_chat"]
 
@@ -49,10 +50,7 @@ class MessagesRequest:
 def parse(raw: bytes, default_provider: str) -> MessagesRequest:
     """Read the fields the gateway routes by; `BadRequest` names a missing or wrong one. A bare
     `claude-*` model goes to the `anthropic` provider, other bare names to `default_provider`."""
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
     model = body.get("model")

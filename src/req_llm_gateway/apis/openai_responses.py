@@ -19,6 +19,7 @@ import orjson
 
 from ..errors import BadRequest
 from ..types import ChatRequest, Json, split_model
+from . import parse_json
 
 __all__ = ["Bridged", "ResponsesRequest", "ToolNames", "bridge"]
 
@@ -51,10 +52,7 @@ class ResponsesRequest:
     @classmethod
     def parse(cls, raw: bytes, default_provider: str) -> ResponsesRequest:
         """Check what the gateway itself reads; everything else is the upstream's (or the bridge's) to judge."""
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
+        body = parse_json(raw)
         if not isinstance(body, dict):
             raise BadRequest("The request body must be a JSON object.")
         model = body.get("model")

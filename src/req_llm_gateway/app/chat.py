@@ -10,17 +10,17 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from starlette.types import Receive, Scope, Send
 
+from ..apis import parse_json
 from ..budgets import Budgets, Reservation
-from ..errors import BadRequest, GatewayError, PayloadTooLarge, RequestTimeout
+from ..errors import GatewayError, PayloadTooLarge, RequestTimeout
 from ..gateway import Gateway
 from ..types import ChatRequest
 from .auth import check_model
 from .disconnect import unless_client_leaves
 from .rejections import rejected
-from .responses import DONE, Redactor, encode_completion, error_body, send_bytes, sse_error, sse_event
+from .responses import DONE, Redactor, encode_completion, send_bytes, send_error, sse_error, sse_event
 
 __all__ = ["ChatCompletions", "read_body"]
 
@@ -85,10 +85,6 @@ def max_tokens(params: Mapping[str, Any]) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def _header_list(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.encode(), v.encode()) for k, v in headers.items()]
-
-
 class ChatCompletions:
     model_call = True  # rate limits and budgets count this route (app/limits.py)
 
@@ -110,10 +106,7 @@ class ChatCompletions:
         try:
             body = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             t_body = time.monotonic_ns()
-            try:
-                data = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
+            data = parse_json(body)
             req = ChatRequest.from_openai(data, self.settings.default_provider, body)
             key_name = state.get("key_name", "")
             provider, model = self.gateway.router.resolve(req.provider, req.model)
@@ -148,7 +141,7 @@ class ChatCompletions:
                                            *budget.header_list()])
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
-        await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), _header_list(err.headers()))
+        await send_error(send, err, self.detailed, self.redact)
 
     async def _stream(self, req: ChatRequest, rid: str, key_name: str, receive: Receive, send: Send,
                       meta: dict[str, str] | None, budget: Reservation, session: str | None = None) -> None:

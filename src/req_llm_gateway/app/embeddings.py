@@ -8,18 +8,17 @@ import logging
 import time
 from typing import Any
 
-import orjson
 from starlette.types import Receive, Scope, Send
 
-from ..apis import openai_embeddings
+from ..apis import openai_embeddings, parse_json
 from ..budgets import Budgets, Reservation
-from ..errors import BadRequest, GatewayError
+from ..errors import GatewayError
 from ..gateway import Gateway
 from .auth import check_model
 from .chat import read_body, trace_context
 from .disconnect import unless_client_leaves
 from .rejections import rejected
-from .responses import Redactor, error_body, send_bytes
+from .responses import Redactor, send_bytes, send_error
 
 __all__ = ["Embeddings"]
 
@@ -47,10 +46,7 @@ class Embeddings:
         try:
             raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
             t_body = time.monotonic_ns()
-            try:
-                data = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.") from exc
+            data = parse_json(raw)
             req = openai_embeddings.parse(raw, data, self.settings.default_provider)
             key_name = state.get("key_name", "")
             router = self.gateway.router
@@ -70,15 +66,14 @@ class Embeddings:
         except GatewayError as err:
             if not routed:
                 rejected(scope, err)
-            headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
-            await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
+            await send_error(send, err, self.detailed, self.redact)
             return
         except asyncio.CancelledError:
             raise
         except Exception:
             _log.exception("unexpected error in embeddings %s", rid)
-            failure = GatewayError("The gateway failed unexpectedly; see its logs.")
-            await send_bytes(send, failure.status, error_body(failure, self.detailed, self.redact))
+            await send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."), self.detailed,
+                             self.redact)
             return
         overhead_ms = (time.monotonic_ns() - t_body - done.upstream_ns) / 1e6
         await send_bytes(send, 200, body, [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms),

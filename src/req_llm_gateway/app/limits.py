@@ -15,12 +15,12 @@ from typing import Any
 from starlette.types import Scope, Send
 
 from ..config import ConfigError, Settings
-from ..errors import GatewayError, RateLimited, ServiceUnavailable
+from ..errors import RateLimited, ServiceUnavailable
 from ..ratelimit import Decision, Limit, Limiter, LimiterUnavailable
 from ..usage.store import UsageRecord, UsageStore
 from .auth import client_keys
 from .rejections import rejected
-from .responses import Redactor, error_body, send_bytes
+from .responses import Redactor, send_error
 
 __all__ = ["RateLimits", "TokenMeter", "model_call_paths", "token_limits"]
 
@@ -98,7 +98,7 @@ class RateLimits:
                 err = ServiceUnavailable("The rate limiter is unavailable; retry shortly.", retry_after=1,
                                          code="rate_limiter_unavailable")
                 rejected(scope, err)
-                await _send_error(send, err, [])
+                await send_error(send, err, False, Redactor())
                 return None
             headers = []
         return headers
@@ -107,7 +107,7 @@ class RateLimits:
                     message: str) -> None:
         err = RateLimited(message, retry_after=max(decision.reset, 0.001))
         rejected(scope, err)
-        await _send_error(send, err, headers)
+        await send_error(send, err, False, Redactor(), headers)
 
     def _warn(self, exc: Exception) -> None:
         now = time.monotonic()
@@ -121,11 +121,6 @@ def _human(limit: Limit) -> str:
     names = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}
     unit = names.get(limit.period)
     return f"{limit.amount} requests per {unit}" if unit else f"{limit.amount} requests per {limit.period:g} seconds"
-
-
-async def _send_error(send: Send, err: GatewayError, headers: list[tuple[bytes, bytes]]) -> None:
-    extra = [(k.encode(), v.encode()) for k, v in err.headers().items()]
-    await send_bytes(send, err.status, error_body(err, False, Redactor()), extra + headers)
 
 
 class TokenMeter:

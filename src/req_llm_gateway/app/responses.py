@@ -12,7 +12,7 @@ from ..errors import GatewayError
 from ..gateway import Completion
 from ..types import ChatChunk
 
-__all__ = ["DONE", "Redactor", "encode_completion", "error_body", "sse_event", "sse_error", "send_bytes"]
+__all__ = ["DONE", "Redactor", "encode_completion", "error_body", "sse_event", "sse_error", "send_bytes", "send_error"]
 
 DONE = b"data: [DONE]\n\n"
 JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -76,3 +76,10 @@ async def send_bytes(send: Any, status: int, body: bytes, headers: list[tuple[by
     await send({"type": "http.response.start", "status": status,
                 "headers": (headers or []) + JSON_HEADERS + [(b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(send: Any, err: GatewayError, detailed: bool, redact: Redactor,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """`err` as an answer in OpenAI's shape, with the headers it carries (`Retry-After`, ...) and `headers`."""
+    own = [(k.encode(), v.encode()) for k, v in err.headers().items()]
+    await send_bytes(send, err.status, error_body(err, detailed, redact), own + headers if headers else own)

@@ -21,7 +21,7 @@ from .auth import check_model
 from .chat import SSE_HEADERS, read_body, trace_context
 from .disconnect import unless_client_leaves
 from .rejections import rejected
-from .responses import Redactor, error_body, send_bytes
+from .responses import Redactor, send_bytes, send_error
 
 __all__ = ["Responses", "websocket_refusal"]
 
@@ -93,8 +93,7 @@ class Responses:
         await send_bytes(send, 200, answer.body, headers)
 
     async def send_error(self, send: Send, err: GatewayError) -> None:
-        headers = [(k.encode(), v.encode()) for k, v in err.headers().items()]
-        await send_bytes(send, err.status, error_body(err, self.detailed, self.redact), headers)
+        await send_error(send, err, self.detailed, self.redact)
 
     async def _relay(self, stream: ResponsesStream, rid: str, receive: Receive, send: Send,
                      headers: list[tuple[bytes, bytes]]) -> None:

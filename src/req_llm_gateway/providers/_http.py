@@ -9,7 +9,7 @@ import asyncio
 import email.utils
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import orjson
@@ -147,6 +147,14 @@ class HttpProvider:
         except Exception as exc:
             raise self._transport_error(exc) from exc
 
+    async def _refuse(self, resp: aiohttp.ClientResponse) -> NoReturn:
+        """Raise the provider's error for a non-2xx answer whose body is still to be read."""
+        try:
+            body = await resp.read()
+        except Exception as exc:
+            raise self._transport_error(exc) from exc
+        raise self.wire.error(self.id, resp.status, body, resp.headers)
+
     def _transport_error(self, exc: BaseException) -> GatewayError:
         if isinstance(exc, GatewayError):
             return exc
@@ -185,11 +193,7 @@ class HttpProvider:
         resp = await self._post(up)
         try:
             if resp.status >= 400:
-                try:
-                    body = await resp.read()
-                except Exception as exc:
-                    raise self._transport_error(exc) from exc
-                raise self.wire.error(self.id, resp.status, body, resp.headers)
+                await self._refuse(resp)
             async for chunk in self._chunks(resp):
                 yield chunk
         finally:
@@ -221,11 +225,7 @@ class HttpProvider:
         resp = await self._post(up)
         try:
             if resp.status >= 400:
-                try:
-                    body = await resp.read()
-                except Exception as exc:
-                    raise self._transport_error(exc) from exc
-                raise self.wire.error(self.id, resp.status, body, resp.headers)
+                await self._refuse(resp)
             try:
                 async for chunk in self.wire.parse_stream(self._chunks(resp), req):
                     yield chunk
