@@ -21,7 +21,7 @@ from .anthropic import DEFAULT_BASE_URL, VERSION, WIRE, finish_reason, usage_fro
 from .base import Provider, UpstreamRequest
 
 __all__ = ["NativeChunk", "NativeError", "NativeResponse", "Scanner", "complete", "is_native", "key_span",
-           "request", "send", "stream", "with_model"]
+           "native_response", "request", "send", "stream", "with_model"]
 
 _VALUE = rb'(?:"(?:[^"\\]|\\.)*"|true|false|null|-?[0-9][0-9.eE+-]*)'
 _MODEL_KEY = re.compile(rb'"model"\s*:\s*"(?:[^"\\]|\\.)*"')
@@ -138,14 +138,18 @@ async def complete(provider: Provider, up: UpstreamRequest) -> NativeResponse:
     status, body, headers = await send(provider, up)
     if status >= 400:
         raise _error(provider, status, body, headers)
+    return native_response(provider.id, status, body, headers.get("request-id"))
+
+
+def native_response(provider_id: str, status: int, body: bytes, request_id: str | None = None) -> NativeResponse:
+    """A Messages answer's bytes, kept as they are, with the usage and stop reason read from them."""
     try:
         data = orjson.loads(body)
         usage = usage_from(data.get("usage") or {})
     except (orjson.JSONDecodeError, AttributeError) as exc:
-        raise UpstreamError(f"The {provider.id} provider sent a response the gateway cannot read.",
+        raise UpstreamError(f"The {provider_id} provider sent a response the gateway cannot read.",
                             upstream_status=status, upstream_body=body[:4096].decode("utf-8", "replace")) from exc
-    return NativeResponse(body=data, usage=usage, raw=body, stop=data.get("stop_reason"),
-                          request_id=headers.get("request-id"))
+    return NativeResponse(body=data, usage=usage, raw=body, stop=data.get("stop_reason"), request_id=request_id)
 
 
 async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[ChatChunk, None]:

@@ -18,7 +18,7 @@ from ..types import ChatChunk
 from . import _aws
 from ._http import HttpProvider
 from .anthropic import finish_reason, usage_from
-from .anthropic_native import NativeChunk, NativeResponse, Scanner, key_span, send
+from .anthropic_native import NativeChunk, NativeResponse, Scanner, key_span, native_response, send
 from .base import Provider, UpstreamRequest
 from .bedrock import WIRE
 
@@ -80,13 +80,7 @@ async def complete(provider: Provider, up: UpstreamRequest) -> NativeResponse:
     status, answer, headers = await send(provider, up)
     if status >= 400:
         raise WIRE.error(provider.id, status, answer, headers)
-    try:
-        data = orjson.loads(answer)
-        usage = usage_from(data.get("usage") or {})
-    except (orjson.JSONDecodeError, AttributeError) as exc:
-        raise UpstreamError(f"The {provider.id} provider sent a response the gateway cannot read.",
-                            upstream_status=status, upstream_body=answer[:4096].decode("utf-8", "replace")) from exc
-    return NativeResponse(body=data, usage=usage, raw=answer, stop=data.get("stop_reason"))
+    return native_response(provider.id, status, answer)
 
 
 async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[ChatChunk, None]:
