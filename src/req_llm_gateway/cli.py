@@ -12,17 +12,21 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
+from . import logsink
 from .checks import check_settings
 from .cli_usage import add_usage_command, usage_command
 from .config import PREFIX, SETTINGS_VAR, ConfigError, Settings
 
 __all__ = ["app_from_serve", "main"]
 
+LOG_LEVEL_VAR = "_REQ_LLM_GATEWAY_SERVE_LOG_LEVEL"  # serve -> its workers
 
 def app_from_serve() -> Any:
     """The app factory uvicorn calls in `serve` (and in each worker): the settings `serve` validated."""
     from .app import create_app
 
+    if not logging.getLogger().handlers:  # a worker process `serve --workers N` spawned: log like serve does
+        logsink.configure(os.environ.get(LOG_LEVEL_VAR, "info"))
     return create_app(Settings.from_serve())
 
 
@@ -50,7 +54,8 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"req-llm-gateway: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsink.configure(args.log_level)
+    os.environ[LOG_LEVEL_VAR] = args.log_level  # for the workers uvicorn spawns
     # uvicorn re-raises the signal that stopped it once shutdown is done; a graceful stop is a success,
     # so the handlers it restores before re-raising are no-ops and the process exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
