@@ -38,7 +38,7 @@ class CachedTimeFormatter(logging.Formatter):
         if second != self._second:
             self._text = time.strftime(self.default_time_format, self.converter(second))
             self._second = second
-        return "%s,%03d" % (self._text, record.msecs)  # the stdlib's default_msec_format
+        return f"{self._text},{int(record.msecs):03d}"  # the stdlib default_msec_format, "%s,%03d"
 
 
 class BatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
