@@ -3,13 +3,16 @@
 The transport seams run against a raw asyncio server that records the bytes it gets, for both clients:
 the request as sent (URL, headers), redirects, gzip, streaming chunk by chunk, a stream given up, the
 read timeout, a body cut off, a refused connection. Then a real `serve` of each client answers a chat
-request, a stream, a timeout and an unreachable upstream with the same status and body."""
+request, a stream, a timeout and an unreachable upstream with the same status and body. Both verify TLS
+against the system's CA store, which SSL_CERT_FILE replaces."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gzip
 import os
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -43,7 +46,8 @@ def test_an_unknown_http_client_is_a_config_error_naming_the_choices() -> None:
 
 def test_pyreqwest_without_its_extra_is_a_config_error_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "req_llm_gateway.providers._transport_reqwest", raising=False)
-    monkeypatch.setitem(sys.modules, "pyreqwest", None)  # what an install without the extra looks like
+    for name in [m for m in sys.modules if m.split(".")[0] == "pyreqwest"] + ["pyreqwest", "pyreqwest.client"]:
+        monkeypatch.setitem(sys.modules, name, None)  # what an install without the extra looks like
     with pytest.raises(ConfigError, match=r"HTTP_CLIENT=pyreqwest needs its extra: pip install 'req-llm-gateway\[fast\]'"):
         create_app(Settings.from_env({"REQ_LLM_GATEWAY_HTTP_CLIENT": "pyreqwest",
                                       "REQ_LLM_GATEWAY_USAGE_STORE": "memory://"}))
@@ -281,3 +285,52 @@ def test_the_suite_runs_through_the_client_named_in_the_environment() -> None:
     app = create_app(Settings.from_env({"REQ_LLM_GATEWAY_USAGE_STORE": "memory://"}))
     assert app.state.http.library == os.environ.get("REQ_LLM_GATEWAY_HTTP_CLIENT", "aiohttp")
 
+
+
+def _throwaway_ca(tmp: Path) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate for localhost, server key) as PEM files."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    def name(cn: str) -> Any:
+        return x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, cn)])
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("Throwaway CA")).issuer_name(name("Throwaway CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(name("localhost")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(2).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+@pytest.mark.parametrize("library", CLIENTS)
+def test_tls_trusts_the_system_store_and_ssl_cert_file(library: str, tmp_path: Path) -> None:
+    ca, cert, key = _throwaway_ca(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2] / "src"), str(Path(__file__).parents[2])])
+    probe = [sys.executable, "-m", "tests.providers.tls_probe", library, str(cert), str(key)]
+
+    def run(extra: dict[str, str]) -> str:
+        return subprocess.run(probe, env={**env, **extra}, capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).parents[2], check=True).stdout.strip()
+
+    assert run({}) == "The tls provider could not be reached."  # a CA the system does not know
+    assert run({"SSL_CERT_FILE": str(ca)}) == "ok"

@@ -9,6 +9,7 @@ aiohttp's OpenSSL context does.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Literal
@@ -133,6 +134,10 @@ class ReqwestTransport:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.close()
+        # After a failed TLS handshake, pyreqwest objects can linger in reference cycles (an exception and
+        # its traceback); collected only while the interpreter shuts down, they abort it (SIGABRT:
+        # "PyGILState_Release: thread state must be current"). Collect them now, while that is safe.
+        gc.collect()
 
 
 def failure(exc: BaseException, reading: bool) -> Failure | None:
