@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,postgres,redis,otel,statsd,bedrock]'
+	$(PY) -m pip install -q -e '.[dev,postgres,redis,otel,statsd,bedrock,fast]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from req_llm_gateway import Settings, create_app
+from req_llm_gateway import Settings, config, create_app
 from tests.fakes.server import LoopbackServer
 
 # The fake upstreams (tests/fakes/fixtures.py), served once per session, for every suite.
 pytest_plugins = ["tests.fakes.fixtures"]
+
+
+def pytest_configure() -> None:
+    """`REQ_LLM_GATEWAY_HTTP_CLIENT=pyreqwest pytest ...` runs the whole suite through that HTTP client: it
+    becomes the default of settings built from a plain dict, and `serve` subprocesses keep the variable
+    (tests/processes.py)."""
+    forced = os.environ.get("REQ_LLM_GATEWAY_HTTP_CLIENT")
+    if forced:
+        assert forced in config.HTTP_CLIENTS, forced
+        config.DEFAULT_HTTP_CLIENT = forced
 
 
 @contextmanager

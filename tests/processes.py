@@ -25,9 +25,11 @@ def free_port() -> int:
 
 
 def clean_env(env: dict[str, str]) -> dict[str, str]:
-    """The machine's environment without provider keys or gateway settings, plus `env`."""
+    """The machine's environment without provider keys or gateway settings, plus `env`. The HTTP client
+    chosen for the whole test run (REQ_LLM_GATEWAY_HTTP_CLIENT, tests/conftest.py) is kept."""
     base = {k: v for k, v in os.environ.items()
-            if not k.endswith(("_API_KEY", "_BASE_URL")) and not k.startswith("REQ_LLM_GATEWAY_")}
+            if not k.endswith(("_API_KEY", "_BASE_URL"))
+            and (not k.startswith("REQ_LLM_GATEWAY_") or k == "REQ_LLM_GATEWAY_HTTP_CLIENT")}
     base["PYTHONPATH"] = os.pathsep.join([SRC, str(ROOT), base.get("PYTHONPATH", "")])
     return {**base, "REQ_LLM_GATEWAY_USAGE_STORE": "memory://", **env}
 

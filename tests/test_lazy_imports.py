@@ -13,6 +13,7 @@ from req_llm_gateway import Settings, create_app, providers
 from req_llm_gateway.config import ConfigError
 
 OPTIONAL = ("botocore", "opentelemetry", "datadog", "psycopg", "redis", "genai_prices")
+HTTP_CLIENTS = ("aiohttp", "pyreqwest")
 PROBE = """
 import sys
 from req_llm_gateway import Settings, create_app, providers
@@ -21,8 +22,8 @@ print(" ".join(m for m in {optional!r} if m in sys.modules))
 """
 
 
-def loaded_after_create_app(env: dict[str, str]) -> set[str]:
-    code = PROBE.format(env={"REQ_LLM_GATEWAY_USAGE_STORE": "memory://", **env}, optional=OPTIONAL)
+def loaded_after_create_app(env: dict[str, str], optional: tuple[str, ...] = OPTIONAL) -> set[str]:
+    code = PROBE.format(env={"REQ_LLM_GATEWAY_USAGE_STORE": "memory://", **env}, optional=optional)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ),
                          timeout=60, check=True)
     return set(out.stdout.split())
@@ -30,6 +31,11 @@ def loaded_after_create_app(env: dict[str, str]) -> set[str]:
 
 def test_a_default_app_loads_no_optional_driver() -> None:
     assert loaded_after_create_app({"OPENAI_API_KEY": "sk-x"}) == set()
+
+
+@pytest.mark.parametrize("library", HTTP_CLIENTS)
+def test_only_the_http_client_chosen_is_loaded(library: str) -> None:
+    assert loaded_after_create_app({"REQ_LLM_GATEWAY_HTTP_CLIENT": library}, HTTP_CLIENTS) == {library}
 
 
 def test_configured_bedrock_loads_botocore_at_start() -> None:

@@ -62,6 +62,10 @@ def _bool(value: str, name: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {value!r}")
 
 
+HTTP_CLIENTS = ("aiohttp", "pyreqwest")  # the upstream HTTP client libraries (providers/_transport_*.py)
+DEFAULT_HTTP_CLIENT = "aiohttp"
+
+
 def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     v = str(value).strip().lower()
     if v not in choices:
@@ -153,6 +157,7 @@ class Settings:
     otel: bool = False  # attach OpenTelemetry to the global providers (also on when OTEL_EXPORTER_OTLP_* is set)
     otel_env: Mapping[str, str] = field(default_factory=dict)  # the OTEL_* variables, for the OTLP exporters
     upstream_timeout: float = 600.0
+    http_client: str = DEFAULT_HTTP_CLIENT  # the library upstream requests go through: aiohttp | pyreqwest
     max_request_bytes: int = 16 * 1024 * 1024
     shutdown_grace: float = 30.0
     endpoints: Mapping[str, Endpoint] = field(default_factory=dict)
@@ -299,6 +304,7 @@ class Settings:
             otel=flag("OTEL", False),
             otel_env={k: v for k, v in env.items() if k.startswith("OTEL_") and v},
             upstream_timeout=num("UPSTREAM_TIMEOUT", 600.0),
+            http_client=_choice(get("HTTP_CLIENT") or DEFAULT_HTTP_CLIENT, "HTTP_CLIENT", HTTP_CLIENTS),
             max_request_bytes=num("MAX_REQUEST_BYTES", 16 * 1024 * 1024, int),
             shutdown_grace=num("SHUTDOWN_GRACE", 30.0),
             endpoints=endpoints,

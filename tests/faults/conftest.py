@@ -86,14 +86,16 @@ RESILIENCE_ENV = {
 }
 
 
-@pytest.fixture(scope="module", params=["plain", "fallbacks"])
+@pytest.fixture(scope="module", params=["plain", "fallbacks", "plain, pyreqwest"])
 def gateway(request: pytest.FixtureRequest, upstreams: Upstreams, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     tmp = tmp_path_factory.mktemp("faults")
+    fallbacks = request.param == "fallbacks"
+    client = {"REQ_LLM_GATEWAY_HTTP_CLIENT": "pyreqwest"} if request.param.endswith("pyreqwest") else {}
     env = {"OPENAI_API_KEY": PRIMARY_KEY, "OPENAI_BASE_URL": upstreams.fake.url + "/v1",
-           "REQ_LLM_GATEWAY_CONFIG": gateway_config(upstreams, tmp, request.param == "fallbacks"), **RESILIENCE_ENV}
+           "REQ_LLM_GATEWAY_CONFIG": gateway_config(upstreams, tmp, fallbacks), **RESILIENCE_ENV, **client}
     with serve_gateway(env) as srv:
         gw: Any = srv
-        gw.fallbacks = request.param == "fallbacks"
+        gw.fallbacks = fallbacks
         gw.idle_tasks = _tasks(gw)  # the server's, the lifespan's and the counting one
         yield gw
 
@@ -113,7 +115,7 @@ def assert_quiet(gw: Any, timeout: float = 3.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         in_flight = len(gw.server.server_state.tasks)
-        checked_out = len(gw.app.state.http.session.connector._acquired)  # aiohttp keeps no public count
+        checked_out = gw.app.state.http.in_use()
         tasks = _tasks(gw)
         if in_flight == 0 and checked_out == 0 and tasks <= gw.idle_tasks:
             return

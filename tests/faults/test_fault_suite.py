@@ -1,6 +1,7 @@
-"""Every upstream fault, over real sockets, on a gateway without and with fallbacks. For each: the
-client's status and error body, the telemetry, the attempts made, the fallback taken, the usage
-recorded, and that the gateway keeps serving with nothing leaked."""
+"""Every upstream fault, over real sockets, on a gateway without and with fallbacks (and without them
+through the pyreqwest HTTP client). For each: the client's status and error body, the telemetry, the
+attempts made, the fallback taken, the usage recorded, and that the gateway keeps serving with nothing
+leaked."""
 
 from __future__ import annotations
 

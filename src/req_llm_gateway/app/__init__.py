@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Starlette:
     """
     settings = (settings or Settings.from_env()).with_overrides(**overrides)
     check_settings(settings)  # what other modules parse (limits, prices, stores, budgets), checked before use
-    http = HttpClient()
+    http = HttpClient(settings.http_client)  # ConfigError if its library's extra is not installed
     providers = build_providers(settings, http)
     usage = open_store(settings.usage_store, settings.usage_flush_interval, settings.usage_journal_dir,
                        settings.usage_spill_rows)

@@ -1,56 +1,113 @@
-"""The shared upstream HTTP client (pooled aiohttp) and `HttpProvider`, which composes a `WireFormat`.
+"""The shared upstream HTTP client and `HttpProvider`, which composes a `WireFormat`.
 
-This module alone maps the HTTP client's exceptions to the gateway's error tree.
+`HttpClient` sends through one transport, chosen by `REQ_LLM_GATEWAY_HTTP_CLIENT`: aiohttp
+(`_transport_aiohttp.py`, the default) or pyreqwest (`_transport_reqwest.py`, the `fast` extra), imported
+only when chosen. Each transport sorts its library's exceptions into kinds of failure; this module alone
+turns those into the gateway's error tree.
 """
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
+import importlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, Protocol
 
-import aiohttp
 import orjson
-import yarl
 
-from ..config import Endpoint
+from ..config import HTTP_CLIENTS, ConfigError, Endpoint
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .base import UpstreamRequest, WireFormat
 
-__all__ = ["HeaderCache", "HttpClient", "HttpProvider", "error_from_status", "retry_after_seconds"]
+__all__ = ["HeaderCache", "HttpClient", "HttpProvider", "Response", "Transport", "error_from_status",
+           "retry_after_seconds"]
+
+Failure = Literal["timeout", "cut_off", "unreachable", "unreadable"]
+
+# Library name -> (its transport module, the class in it, the extra that installs the library).
+_TRANSPORTS: dict[str, tuple[str, str, str | None]] = {
+    "aiohttp": ("_transport_aiohttp", "AiohttpTransport", None),
+    "pyreqwest": ("_transport_reqwest", "ReqwestTransport", "fast"),
+}
+assert set(_TRANSPORTS) == set(HTTP_CLIENTS)
+
+
+class Response(Protocol):
+    """An upstream's answer, its head read: `headers` is a case-insensitive mapping."""
+
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self) -> bytes:
+        """The whole (rest of the) body."""
+
+    async def read_chunk(self) -> bytes:
+        """The body bytes that have arrived (at least one), waiting for some; b"" at the end."""
+
+    def release(self) -> None:
+        """After `read`: the connection goes back to the pool."""
+
+    async def close(self) -> None:
+        """The connection goes back to the pool if the body was read to its end, else it is dropped
+        (a stream given up: the upstream stops generating)."""
+
+
+class Transport(Protocol):
+    """One HTTP client library: a keep-alive pool, no redirects, no cookies, no proxy from the
+    environment, no User-Agent of its own, gzip decoded, the URL sent exactly as given."""
+
+    closed: bool
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeouts: tuple[float, float],
+                   stream: bool) -> Response:
+        """POST and wait for the head; `timeouts` = (connect, longest wait for the next bytes); a
+        `stream=False` answer may be read whole before this returns."""
+
+    def in_use(self) -> int:
+        """Connections checked out of the pool (or requests holding one)."""
+
+    async def close(self) -> None: ...
 
 
 class HttpClient:
-    """One pooled, keep-alive aiohttp session per event loop, created on first use.
+    """One transport (a pooled, keep-alive HTTP client) per event loop, created on first use.
+
+        http = HttpClient(settings.http_client)      # "aiohttp" or "pyreqwest"
 
     Lazy creation lets the app work when mounted in a host app whose lifespan never reaches ours.
     """
 
-    def __init__(self, *, connect_timeout: float = 10.0, pool_size: int = 1000) -> None:
+    def __init__(self, library: str = "aiohttp", *, connect_timeout: float = 10.0, pool_size: int = 1000) -> None:
+        self.library = library
         self.connect_timeout = connect_timeout
         self.pool_size = pool_size
-        self._session: aiohttp.ClientSession | None = None
+        module_name, class_name, extra = _TRANSPORTS[library]
+        try:
+            module = importlib.import_module(f".{module_name}", __package__)
+        except ImportError as exc:
+            raise ConfigError(f"REQ_LLM_GATEWAY_HTTP_CLIENT={library} needs its extra: "
+                              f"pip install 'req-llm-gateway[{extra}]'") from exc
+        self._factory: Callable[[int], Transport] = getattr(module, class_name)
+        self.failure: Callable[[BaseException, bool], Failure | None] = module.failure
+        self._transport: Transport | None = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        s = self._session
-        if s is None or s.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.pool_size, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30
-            )
-            s = self._session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=None), auto_decompress=True,
-                skip_auto_headers=("User-Agent",), cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return s
+    def transport(self) -> Transport:
+        t = self._transport
+        if t is None or t.closed:
+            t = self._transport = self._factory(self.pool_size)
+        return t
+
+    def in_use(self) -> int:
+        """Upstream connections checked out now (0 when idle: nothing leaked)."""
+        return 0 if self._transport is None else self._transport.in_use()
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        if self._transport is not None and not self._transport.closed:
+            await self._transport.close()
+        self._transport = None
 
 
 class HeaderCache:
@@ -67,7 +124,7 @@ class HeaderCache:
         hit = self._by_id.get(id(ep))
         if hit is not None and hit[0] is ep:
             return hit[1]
-        headers = dict(build(ep))  # a dict: aiohttp reads a dict's items, not any Mapping's
+        headers = dict(build(ep))  # a dict: the clients read a dict's items fastest
         self._by_id[id(ep)] = (ep, headers)
         return headers
 
@@ -132,39 +189,42 @@ class HttpProvider:
         self.endpoint = endpoint
         self.wire = wire
         self.http = http
-        self.timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=http.connect_timeout, sock_read=endpoint.timeout or read_timeout
-        )
+        # Connect, then the longest wait for the next bytes (the head, or more of the body): not a total.
+        self.timeouts = (http.connect_timeout, endpoint.timeout or read_timeout)
 
-    async def _post(self, up: UpstreamRequest) -> aiohttp.ClientResponse:
+    async def _post(self, up: UpstreamRequest, *, stream: bool = False) -> Response:
+        """POST `up`; the answer with its head read (`stream=False`: maybe its body too)."""
         try:
             # No redirects: a redirect could carry the provider's key to a host nobody configured.
             # The URL is sent exactly as built (a SigV4 signature covers its percent-encoding).
-            return await self.http.session.post(
-                yarl.URL(up.url, encoded=True), data=up.body, headers=up.headers, timeout=self.timeout,
-                allow_redirects=False,
-            )
+            return await self.http.transport.post(up.url, up.body, up.headers, self.timeouts, stream)
         except Exception as exc:
             raise self._transport_error(exc) from exc
 
-    async def _refuse(self, resp: aiohttp.ClientResponse) -> NoReturn:
-        """Raise the provider's error for a non-2xx answer whose body is still to be read."""
+    async def _read(self, resp: Response) -> bytes:
+        """The whole body of `resp`."""
         try:
-            body = await resp.read()
+            return await resp.read()
         except Exception as exc:
-            raise self._transport_error(exc) from exc
+            raise self._transport_error(exc, reading=True) from exc
+
+    async def _refuse(self, resp: Response) -> NoReturn:
+        """Raise the provider's error for a non-2xx answer whose body is still to be read."""
+        body = await self._read(resp)
         raise self.wire.error(self.id, resp.status, body, resp.headers)
 
-    def _transport_error(self, exc: BaseException) -> GatewayError:
+    def _transport_error(self, exc: BaseException, *, reading: bool = False) -> GatewayError:
+        """The gateway's error for an exception of the HTTP client (`reading`: of a body whose head came)."""
         if isinstance(exc, GatewayError):
             return exc
-        if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        kind = self.http.failure(exc, reading)
+        if kind == "timeout":
             return UpstreamTimeout(f"The {self.id} provider did not answer in time.")
-        if isinstance(exc, aiohttp.ClientPayloadError):
+        if kind == "cut_off":
             return UpstreamError(f"The {self.id} provider's response was cut off.", upstream_body=repr(exc))
-        if isinstance(exc, (aiohttp.ClientConnectionError, OSError)):
+        if kind == "unreachable":
             return UpstreamUnavailable(f"The {self.id} provider could not be reached.", upstream_body=repr(exc))
-        if isinstance(exc, aiohttp.ClientError):
+        if kind == "unreadable":
             return UpstreamError(f"The {self.id} provider's response could not be read.", upstream_body=repr(exc))
         raise exc
 
@@ -173,9 +233,7 @@ class HttpProvider:
         the status (embeddings read headers: Bedrock's token count)."""
         resp = await self._post(up)
         try:
-            body = await resp.read()
-        except Exception as exc:
-            raise self._transport_error(exc) from exc
+            body = await self._read(resp)
         finally:
             resp.release()
         return resp.status, resp.headers, body
@@ -190,22 +248,20 @@ class HttpProvider:
 
     async def open(self, up: UpstreamRequest) -> AsyncGenerator[bytes, None]:
         """POST a request built elsewhere; the raw body chunks of a 2xx answer as they arrive."""
-        resp = await self._post(up)
+        resp = await self._post(up, stream=True)
         try:
             if resp.status >= 400:
                 await self._refuse(resp)
             async for chunk in self._chunks(resp):
                 yield chunk
         finally:
-            resp.close()
+            await resp.close()
 
     async def complete(self, req: ChatRequest) -> ChatResponse:
         up = self.wire.build(req, self.endpoint)
         resp = await self._post(up)
         try:
-            body = await resp.read()
-        except Exception as exc:
-            raise self._transport_error(exc) from exc
+            body = await self._read(resp)
         finally:
             resp.release()
         if resp.status >= 400:
@@ -222,7 +278,7 @@ class HttpProvider:
 
     async def stream(self, req: ChatRequest) -> AsyncGenerator[ChatChunk, None]:
         up = self.wire.build(req, self.endpoint)
-        resp = await self._post(up)
+        resp = await self._post(up, stream=True)
         try:
             if resp.status >= 400:
                 await self._refuse(resp)
@@ -237,15 +293,16 @@ class HttpProvider:
                     upstream_status=resp.status, upstream_body=repr(exc),
                 ) from exc
         finally:
-            resp.close()  # drops the connection if the stream did not finish: the upstream stops generating
+            await resp.close()  # drops the connection if the stream did not finish: the upstream stops generating
 
-    async def _chunks(self, resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        content = resp.content
+    async def _chunks(self, resp: Response) -> AsyncIterator[bytes]:
+        """The body of `resp` chunk by chunk, as it arrives."""
+        read = resp.read_chunk
         while True:
             try:
-                chunk = await content.readany()
+                chunk = await read()
             except Exception as exc:
-                raise self._transport_error(exc) from exc
+                raise self._transport_error(exc, reading=True) from exc
             if not chunk:
                 return
             yield chunk

@@ -124,9 +124,7 @@ async def send(provider: Provider, up: UpstreamRequest) -> tuple[int, bytes, dic
     assert isinstance(provider, HttpProvider)
     resp = await provider._post(up)
     try:
-        body = await resp.read()
-    except Exception as exc:
-        raise provider._transport_error(exc) from exc
+        body = await provider._read(resp)
     finally:
         resp.release()
     return resp.status, body, dict(resp.headers)
@@ -155,13 +153,10 @@ def native_response(provider_id: str, status: int, body: bytes, request_id: str 
 async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[ChatChunk, None]:
     """Relay the upstream's SSE bytes as they arrive; after message_delta, one empty chunk with the usage."""
     assert isinstance(provider, HttpProvider)
-    resp = await provider._post(up)
+    resp = await provider._post(up, stream=True)
     try:
         if resp.status >= 400:
-            try:
-                body = await resp.read()
-            except Exception as exc:
-                raise provider._transport_error(exc) from exc
+            body = await provider._read(resp)
             raise _error(provider, resp.status, body, resp.headers)
         scan = Scanner()
         request_id = resp.headers.get("request-id")
@@ -179,7 +174,7 @@ async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[Chat
                 yield NativeChunk(data=b"", usage=usage_from(scan.usage))
         raise UpstreamError(f"The {provider.id} provider's stream ended before message_stop.")
     finally:
-        resp.close()
+        await resp.close()
 
 
 def _stream_error(provider: HttpProvider, data: dict[str, Any]) -> GatewayError:

@@ -85,13 +85,10 @@ async def complete(provider: Provider, up: UpstreamRequest) -> NativeResponse:
 
 async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[ChatChunk, None]:
     assert isinstance(provider, HttpProvider)
-    resp = await provider._post(up)
+    resp = await provider._post(up, stream=True)
     try:
         if resp.status >= 400:
-            try:
-                answer = await resp.read()
-            except Exception as exc:
-                raise provider._transport_error(exc) from exc
+            answer = await provider._read(resp)
             raise WIRE.error(provider.id, resp.status, answer, resp.headers)
         scan = Scanner()
         async for frame in _aws.frames(provider._chunks(resp)):
@@ -112,4 +109,4 @@ async def stream(provider: Provider, up: UpstreamRequest) -> AsyncGenerator[Chat
                 yield NativeChunk(data=b"", usage=usage_from(scan.usage))
         raise UpstreamError(f"The {provider.id} provider's stream ended before message_stop.")
     finally:
-        resp.close()
+        await resp.close()
