@@ -29,9 +29,9 @@ import targets as tg
 
 MODES = {  # seconds per cell, warm-up seconds per target, default target set
     "quick": {"cell": 2.0, "stream_cell": 2.0, "warmup": 1.0,
-              "targets": "direct,nginx,starlette-aiohttp,litellm,portkey,gateway,gateway-w2"},
+              "targets": "direct,nginx,starlette-aiohttp,litellm,portkey,gateway,gateway-pyreqwest,gateway-w2"},
     "full": {"cell": 10.0, "stream_cell": 8.0, "warmup": 3.0,
-             "targets": "direct,nginx,starlette-aiohttp,starlette-httpx,litellm,portkey,gateway,gateway-w2"},
+             "targets": "direct,nginx,starlette-aiohttp,starlette-httpx,litellm,portkey,gateway,gateway-pyreqwest,gateway-w2"},
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import secrets
@@ -203,6 +204,10 @@ def _passthrough(client: str, python: str) -> Callable[[int, str, Path], tuple[l
 def _gateway(workers: int, python: str, extra: dict[str, str],
              src: str | None = None) -> Callable[[int, str, Path], tuple[list[str], dict[str, str]]]:
     def build(port: int, upstream: str, tmp: Path) -> tuple[list[str], dict[str, str]]:
+        # Bytecode compiled beforehand, as `pip install` does for an installed package (and for LiteLLM's
+        # venv here): with PYTHONDONTWRITEBYTECODE set, or a fresh checkout, every start would compile the
+        # whole package from source again and count that as start-up.
+        compileall.compile_dir(src or str(REPO_DIR / "src"), quiet=1)
         argv = [python, "-m", "req_llm_gateway", "serve", "--host", "127.0.0.1", "--port", str(port)]
         if workers > 1:
             argv += ["--workers", str(workers)]
@@ -244,6 +249,10 @@ def all_specs(python: str, gateway_env: dict[str, str], baseline_src: str | None
         Spec("gateway", "openai:gpt-4o-mini", "target",
              lambda: _python_has(python, "req_llm_gateway.__main__"), _gateway(1, python, gateway_env),
              note="req-llm-gateway, 1 worker"),
+        Spec("gateway-pyreqwest", "openai:gpt-4o-mini", "target",
+             lambda: _python_has(python, "req_llm_gateway.__main__", "pyreqwest"),
+             _gateway(1, python, {**gateway_env, "REQ_LLM_GATEWAY_HTTP_CLIENT": "pyreqwest"}),
+             note="req-llm-gateway, 1 worker, upstream client pyreqwest (the `fast` extra)"),
         Spec("gateway-w2", "openai:gpt-4o-mini", "multi",
              lambda: _python_has(python, "req_llm_gateway.__main__"), _gateway(2, python, gateway_env),
              cells="throughput", note="--workers 2, on all cores"),
