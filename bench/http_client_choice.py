@@ -305,7 +305,9 @@ def make_pyreqwest() -> Client:
 
     async def stream(url: str) -> tuple[int, int, bytes]:
         parts = []
-        async with client.post(url).headers(HEADERS).body_bytes(REQ).build_streamed() as r:
+        # A read buffer of 0, as the gateway's transport sets it: by default pyreqwest holds a stream's chunks
+        # (and its head) back until 64 KiB have arrived, which would read these short streams whole.
+        async with client.post(url).headers(HEADERS).body_bytes(REQ).streamed_read_buffer_limit(0).build_streamed() as r:
             reader = r.body_reader
             while (chunk := await reader.read_chunk()) is not None:
                 parts.append(bytes(chunk))
