@@ -21,6 +21,13 @@ relative to aiohttp in the same run, c1/c64/s16):
 | niquests 3.21.2 | 1.041 / 1.100 | 1.32 / 1.44 | 1.228 / 0.929 | 79 / 80 | 2.642 / 1.994 | 46.8 / 48.1 | 5.6/10/4.4 | 6.2/6.1/3.4 |
 
 (each cell: run 1 / run 2; p50 in ms; a stream's p50 is its whole duration, 20 events 1 ms apart.)
+
+**Correction to the pyreqwest stream column.** Those two runs read pyreqwest's streams with its default read
+buffer, which holds a stream's chunks (and its head) back until 64 KiB have arrived: these short streams
+were read whole, once, which is why they looked cheap. Read chunk by chunk as they arrive
+(`streamed_read_buffer_limit(0)`, as the gateway's transport and this script now do), a later run
+(`--clients aiohttp,pyreqwest`, quiet machine) gave: aiohttp 0.145 / 0.089 / 0.495 ms (c1 / c64 / s16),
+pyreqwest 0.091 / 0.052 / 0.489, that is 0.63x / 0.58x / **0.99x**: no gain on streams.
 Every stream of every client arrived in 21 reads (aiohttp: 20.3-20.7, readany() sometimes joins two),
 so all of them read incrementally. The c64 p50 of a Rust client is low partly because its runtime thread
 works on the second core: compare CPU, not latency. The machine was noisy: the repetitions of one cell
@@ -59,8 +66,8 @@ HTTP proxies (from the environment or given). Left out: httpr (its AsyncClient r
 thread pool), httpxyz (an httpx fork, same pure-Python core; not measured), httpx-aiohttp and zapros (front
 ends over aiohttp / pyreqwest), tornado (SimpleAsyncHTTPClient sends `Connection: close` on every request).
 
-Conclusion: pyreqwest is the only candidate that spends clearly less CPU than aiohttp in every cell: about
-0.3-0.5x per request at concurrency 64, 0.5-0.7x at concurrency 1, and 0.55-0.6x per stream. aiosonic,
+Conclusion: pyreqwest is the only candidate that spends clearly less CPU than aiohttp per request: about
+0.3-0.6x at concurrency 64, 0.5-0.7x at concurrency 1; per stream read as it arrives, the same (0.99x). aiosonic,
 wreq and primp are within noise of aiohttp somewhere; httpx, httpx2, niquests and curl_cffi cost more.
 
 A tiny upstream (uvicorn + httptools on uvloop) runs in a child process. Each client then runs in a
