@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     two = len(os.sched_getaffinity(0)) >= 2
     load_cpus, target_cpus = ("0", "1") if two else ("", "")
     specs = {s.name: s for s in tg.all_specs(a.python, {}, a.baseline_src)}
-    names = ["gateway", *(["gateway-baseline"] if a.baseline_src else [])]
+    names = ["gateway", *(["gateway-pyreqwest"] if tg._python_has(a.python, "pyreqwest") is None else []),
+             *(["gateway-baseline"] if a.baseline_src else [])]
     port = tg.free_port()
     mock = subprocess.Popen((["taskset", "-c", load_cpus] if load_cpus else [])
                             + [a.python, str(tg.BENCH_DIR / "mock_upstream.py"), "--port", str(port)],
