@@ -10,6 +10,8 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -34,6 +36,21 @@ def test_serve_logs_every_requests_started_and_completed_lines_with_a_timestamp(
     assert [("started" in line) for line in lines] == [True, False] * 6
 
 
+@contextmanager
+def logger_to(stream: io.StringIO, name: str) -> Iterator[tuple[logging.Logger, BatchingHandler]]:
+    """A logger of its own writing `%(message)s` lines through a BatchingHandler to `stream`."""
+    handler = BatchingHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger(name)
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        yield log, handler
+    finally:
+        log.removeHandler(handler)
+
+
 def test_one_loop_turns_lines_go_out_in_one_write_in_order() -> None:
     writes: list[str] = []
 
@@ -42,69 +59,46 @@ def test_one_loop_turns_lines_go_out_in_one_write_in_order() -> None:
             writes.append(s)
             return len(s)
 
-    handler = BatchingHandler(Stream())
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log = logging.getLogger("test_logsink.batch")
-    log.addHandler(handler)
-    log.propagate = False
-    log.setLevel(logging.INFO)
-
-    async def turn() -> None:
+    async def turn(log: logging.Logger) -> None:
         for i in range(5):
             log.info("line %d", i)
         assert writes == []  # nothing written until the turn ends
         await asyncio.sleep(0)
         await asyncio.sleep(0)
 
-    try:
-        asyncio.run(turn())
-        assert writes == ["line 0\nline 1\nline 2\nline 3\nline 4\n"]
-    finally:
-        log.removeHandler(handler)
+    with logger_to(Stream(), "test_logsink.batch") as (log, _):
+        asyncio.run(turn(log))
+    assert writes == ["line 0\nline 1\nline 2\nline 3\nline 4\n"]
 
 
 def test_a_record_from_another_thread_or_outside_a_loop_is_written_at_once() -> None:
     stream = io.StringIO()
-    handler = BatchingHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log = logging.getLogger("test_logsink.direct")
-    log.addHandler(handler)
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    try:
+    with logger_to(stream, "test_logsink.direct") as (log, _):
         log.info("no loop")
         assert stream.getvalue() == "no loop\n"
         thread = threading.Thread(target=log.info, args=("from a thread",))
         thread.start()
         thread.join()
         assert stream.getvalue() == "no loop\nfrom a thread\n"
-    finally:
-        log.removeHandler(handler)
 
 
 def test_lines_pending_when_the_loop_stops_are_written_on_close() -> None:
     stream = io.StringIO()
-    handler = BatchingHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log = logging.getLogger("test_logsink.close")
-    log.addHandler(handler)
-    log.propagate = False
-    log.setLevel(logging.INFO)
     loop = asyncio.new_event_loop()
+    with logger_to(stream, "test_logsink.close") as (log, handler):
 
-    async def last_words() -> None:
-        log.info("last")
-        loop.stop()  # the flush scheduled for this turn never runs
+        async def last_words() -> None:
+            log.info("last")
+            loop.stop()  # the flush scheduled for this turn never runs
 
-    try:
-        loop.create_task(last_words())
-        loop.run_forever()
-        assert "last" not in stream.getvalue()
-        handler.close()
-        assert stream.getvalue() == "last\n"
-    finally:
-        log.removeHandler(handler)
-        loop.close()
+        try:
+            loop.create_task(last_words())
+            loop.run_forever()
+            assert "last" not in stream.getvalue()
+            handler.close()
+            assert stream.getvalue() == "last\n"
+        finally:
+            loop.close()
 
 
 def test_the_cached_time_matches_the_stdlib_formatters() -> None:
