@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import socket
 from dataclasses import dataclass, field
@@ -119,7 +120,8 @@ def _embeddings_body() -> bytes:
     import array
     import base64
 
-    vector = base64.b64encode(array.array("f", [((i * 37) % 255 - 127) / 128 for i in range(1536)]).tobytes())
+    dims = int(os.environ.get("MOCK_EMBEDDING_DIMS", "1536"))
+    vector = base64.b64encode(array.array("f", [((i * 37) % 255 - 127) / 128 for i in range(dims)]).tobytes())
     body = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": vector.decode()}],
             "model": "text-embedding-3-small", "usage": {"prompt_tokens": 8, "total_tokens": 8}}
     return json.dumps(body, separators=(",", ":")).encode()

@@ -1,4 +1,5 @@
-"""A bare Starlette pass-through (reference target): forwards chat completions to UPSTREAM_URL.
+"""A bare Starlette pass-through (reference target): forwards chat completions to UPSTREAM_URL, and any
+other `POST /v1/...` (embeddings, responses, messages) to the same path there, for route-by-route baselines.
 
 Uses one shared aiohttp (default) or httpx client; relays SSE bytes as they come. Run:
 `UPSTREAM_URL=http://127.0.0.1:9000/v1 python bench/passthrough.py --port 9100 [--client httpx]`
@@ -43,7 +44,7 @@ def build_app(client_kind: str) -> Starlette:
     async def chat(request: Request) -> Response:
         body = await request.body()
         stream = b'"stream":true' in body.replace(b" ", b"")
-        url = UPSTREAM + "/chat/completions"
+        url = UPSTREAM + request.url.path.removeprefix("/v1")
         client = state["client"]
         if client_kind == "httpx":
             req = client.build_request("POST", url, content=body, headers=HEADERS)
@@ -76,7 +77,7 @@ def build_app(client_kind: str) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    routes = [Route("/v1/chat/completions", chat, methods=["POST"]), Route("/health", health)]
+    routes = [Route("/v1/{path:path}", chat, methods=["POST"]), Route("/health", health)]
     return Starlette(routes=routes, lifespan=lifespan)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import routes as api_routes
 import targets as tg
 from guard import _fire
 
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--python", default=sys.executable)
     p.add_argument("--out", help="also write the collapsed stacks here (for a flame graph)")
+    p.add_argument("--route", help="a bench/routes.py name (e.g. embeddings) instead of chat completions")
     a = p.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(a.python).with_name("py-spy"))
     if not Path(spy).exists():
@@ -109,15 +111,18 @@ def main(argv: list[str] | None = None) -> int:
         running = None
         try:
             running = tg.start(spec, target_cpus, f"http://127.0.0.1:{port}/v1", Path(tmp), deadline_s=60)
-            url, body = running.url, tg.chat_body(running.model, a.stream)
-            asyncio.run(_fire(url, body, 300, 8, a.stream))  # warm-up
+            url, body, path = running.url, tg.chat_body(running.model, a.stream), "/v1/chat/completions"
+            if a.route:
+                route = {r.name: r for r in api_routes.ROUTES}[a.route]
+                body, path = route.body(a.stream), route.path
+            asyncio.run(_fire(url, body, 300, 8, a.stream, path))  # warm-up
             out = Path(tmp) / "stacks.txt"
             rec = subprocess.Popen([spy, "record", "--format", "raw", "-o", str(out), "-r", "400",
                                     "-d", str(a.seconds), "-p", str(running.pid)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             n = 0
             while rec.poll() is None:
-                asyncio.run(_fire(url, body, 400, a.concurrency, a.stream))
+                asyncio.run(_fire(url, body, 400, a.concurrency, a.stream, path))
                 n += 400
             text = out.read_text() if out.exists() else ""
         finally:
