@@ -170,11 +170,7 @@ class Gateway:
             response, used = await self.router.call(route, req, call or _complete, request_id=request_id,
                                                     stream=False)
         except BaseException as exc:
-            t1 = time.monotonic_ns()
-            self._exception(meta_, t1 - start, t1 - t0, exc)
-            tried = route.tried
-            self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
-                         False, None, None, t1 - start, key_name, charge)
+            self._unanswered(route, req, meta_, start, t0, exc, key_name, charge)
             raise
         t1 = time.monotonic_ns()
         duration = t1 - start
@@ -199,11 +195,7 @@ class Gateway:
         try:
             response, used = await self.router.call(route, req, self._embed_once, request_id=request_id)
         except BaseException as exc:
-            t1 = time.monotonic_ns()
-            self._exception(meta_, t1 - start, t1 - t0, exc)
-            tried = route.tried
-            self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
-                         False, None, None, t1 - start, key_name, charge)
+            self._unanswered(route, req, meta_, start, t0, exc, key_name, charge)
             raise
         t1 = time.monotonic_ns()
         pid, model = used.deployment.provider, used.deployment.model
@@ -226,6 +218,16 @@ class Gateway:
         """One attempt at one deployment (the router's per-candidate call)."""
         self.check_embeddings(target.provider.id)
         return await self.embedders[target.provider.id].embed(target.req)
+
+    def _unanswered(self, route: Route, req: Any, meta: dict[str, Any], start: int, t0: int, exc: BaseException,
+                    key_name: str, charge: Charge | None) -> None:
+        """A request no deployment answered (or that was cancelled first): its exception event, and failed
+        usage for the last deployment tried (the one asked for, when none was)."""
+        t1 = time.monotonic_ns()
+        self._exception(meta, t1 - start, t1 - t0, exc)
+        tried = route.tried
+        self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
+                     False, None, None, t1 - start, key_name, charge)
 
     def _begin(self, req: Any, request_id: str, extra: Mapping[str, Any] | None, key_name: str,
                session: str | None, route: Route | None, stream: bool) -> tuple[Route, dict[str, Any], int]:
@@ -260,11 +262,7 @@ class Gateway:
         try:
             opened = await self.router.open(route, req, open or _stream, request_id=request_id, stream=True)
         except BaseException as exc:
-            failed_at = time.monotonic_ns()
-            self._exception(meta, failed_at - start, failed_at - t0, exc)
-            tried = route.tried
-            self._record(tried.provider if tried else route.provider, tried.model if tried else req.model,
-                         False, None, None, failed_at - start, key_name, charge)
+            self._unanswered(route, req, meta, start, t0, exc, key_name, charge)
             raise
         used, first, chunks = opened.target, opened.first, opened
         shape = open is None

@@ -128,11 +128,7 @@ class ResponsesGateway:
         try:
             answer, used = await self._route(route, req, rid, once)
         except BaseException as exc:
-            t1 = time.monotonic_ns()
-            gw._exception(meta_, t1 - start, t1 - t0, exc)
-            tried = route.tried
-            gw._record(tried.provider if tried else route.provider, tried.model if tried else req.model, False,
-                       None, None, t1 - start, key_name, charge)
+            gw._unanswered(route, req, meta_, start, t0, exc, key_name, charge)
             raise
         t1 = time.monotonic_ns()
         pid, model = used.deployment.provider, used.deployment.model
@@ -174,11 +170,7 @@ class ResponsesGateway:
         try:
             opened, used = await self._route(route, req, rid, once, stream=True)
         except BaseException as exc:
-            failed_at = time.monotonic_ns()
-            gw._exception(meta_, failed_at - start, failed_at - t0, exc)
-            tried = route.tried
-            gw._record(tried.provider if tried else route.provider, tried.model if tried else req.model, False,
-                       None, None, failed_at - start, key_name, charge)
+            gw._unanswered(route, req, meta_, start, t0, exc, key_name, charge)
             raise
         meta_ = {**meta_, "provider_used": used.deployment.provider, "model_used": used.deployment.model,
                  "responses_mode": _mode(used), "dropped_tools": list(opened.dropped)}

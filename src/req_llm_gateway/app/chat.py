@@ -14,15 +14,15 @@ from starlette.types import Receive, Scope, Send
 
 from ..apis import parse_json
 from ..budgets import Budgets, Reservation
-from ..errors import GatewayError, PayloadTooLarge, RequestTimeout
+from ..errors import GatewayError
 from ..gateway import Gateway
 from ..types import ChatRequest
 from .auth import check_model
 from .disconnect import unless_client_leaves
-from .rejections import rejected
-from .responses import DONE, Redactor, encode_completion, send_bytes, send_error, sse_error, sse_event
+from .model_route import ModelRoute
+from .responses import DONE, Redactor, encode_completion, send_bytes, sse_error, sse_event
 
-__all__ = ["ChatCompletions", "read_body"]
+__all__ = ["ChatCompletions"]
 
 _log = logging.getLogger("req_llm_gateway.app")
 SSE_HEADERS = [
@@ -47,74 +47,33 @@ def trace_context(scope: Scope) -> dict[str, str] | None:
     return found
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-    """The whole request body, or `PayloadTooLarge` as soon as it passes `limit` bytes, or
-    `RequestTimeout` when the client takes longer than `timeout` seconds to send it."""
-    try:
-        async with asyncio.timeout(timeout):
-            return await _read_body(scope, receive, limit)
-    except TimeoutError:
-        raise RequestTimeout(f"The request body took longer than {timeout:g} seconds to arrive.") from None
-
-
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            if value.isdigit() and int(value) > limit:
-                raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-            break
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError("client disconnected while sending the body")
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"The request body is larger than the limit of {limit} bytes.")
-            parts.append(chunk)
-        if not message.get("more_body", False):
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 def max_tokens(params: Mapping[str, Any]) -> int | None:
     """The output cap the client asked for (`max_completion_tokens` or the older `max_tokens`)."""
     value = params.get("max_completion_tokens", params.get("max_tokens"))
     return value if isinstance(value, int) and value > 0 else None
 
 
-class ChatCompletions:
-    model_call = True  # rate limits and budgets count this route (app/limits.py)
+class ChatCompletions(ModelRoute):
+    what = "chat completion"
 
     def __init__(self, gateway: Gateway, redact: Redactor, budgets: Budgets | None = None) -> None:
+        super().__init__(gateway.settings, redact, budgets)
         self.gateway = gateway
-        self.settings = gateway.settings
-        self.detailed = gateway.settings.error_verbosity == "detailed"
-        self.redact = redact
-        self.budgets = budgets
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with Reservation(self.budgets) as budget:  # settled on every path, cancellation included
-            await self._handle(scope, receive, send, budget)
-
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
-        state: dict[str, Any] = scope.setdefault("state", {})
-        rid = state.get("request_id", "")
-        routed = False
-        try:
-            body = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
+    async def handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
+        async with self.answering(scope, send) as call:
+            rid = call.rid
+            body = await self.read_body(scope, receive)
             t_body = time.monotonic_ns()
             data = parse_json(body)
             req = ChatRequest.from_openai(data, self.settings.default_provider, body)
-            key_name = state.get("key_name", "")
+            key_name = call.state.get("key_name", "")
             provider, model = self.gateway.router.resolve(req.provider, req.model)
-            check_model(state, provider, model)
+            check_model(call.state, provider, model)
             await budget.admit(key_name, provider, model, len(body), max_tokens(req.params), rid)
             meta = trace_context(scope)
             session = self.gateway.router.session_of(scope["headers"], data.get("user"))
-            routed = True
+            call.routed = True
             if req.stream:
                 await self._stream(req, rid, key_name, receive, send, meta, budget, session)
                 return
@@ -123,25 +82,13 @@ class ChatCompletions:
             if answered is None:  # the client went away: nobody to answer
                 return
             completion = answered
-        except GatewayError as err:
-            if not routed:
-                rejected(scope, err)
-            await self.send_error(send, err)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("unexpected error in chat completion %s", rid)
-            await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
+        if call.failed:
             return
         body = encode_completion(completion)
         # The gateway's own time on this request: everything since the body arrived but the upstream wait.
         overhead_ms = (time.monotonic_ns() - t_body - completion.upstream_ns) / 1e6
         await send_bytes(send, 200, body, [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms),
                                            *budget.header_list()])
-
-    async def send_error(self, send: Send, err: GatewayError) -> None:
-        await send_error(send, err, self.detailed, self.redact)
 
     async def _stream(self, req: ChatRequest, rid: str, key_name: str, receive: Receive, send: Send,
                       meta: dict[str, str] | None, budget: Reservation, session: str | None = None) -> None:

@@ -23,8 +23,8 @@ from ..providers.base import Provider, UpstreamRequest
 from ..providers.gemini import WIRE as GEMINI
 from ..types import ChatRequest
 from .auth import check_model
-from .chat import read_body
 from .messages import Plan, forwarded_headers
+from .model_route import read_body
 from .responses import Redactor, send_bytes
 
 __all__ = ["CountTokens"]

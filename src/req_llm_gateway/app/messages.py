@@ -26,9 +26,9 @@ from ..providers.base import Provider
 from ..routing import Target
 from ..types import ChatChunk, ChatRequest, ChatResponse
 from .auth import check_model
-from .chat import SSE_HEADERS, read_body, trace_context
+from .chat import SSE_HEADERS, trace_context
 from .disconnect import unless_client_leaves
-from .rejections import rejected
+from .model_route import ModelRoute
 from .responses import Redactor, send_bytes
 
 __all__ = ["Messages", "Plan", "forwarded_headers"]
@@ -109,38 +109,29 @@ class Plan:
         return target.provider.stream(self.translated(target))
 
 
-class Messages:
-    model_call = True  # rate limits and budgets count this route (app/limits.py)
+class Messages(ModelRoute):
+    what = "messages"
 
     def __init__(self, gateway: Gateway, redact: Redactor, *, budgets: Budgets | None = None,
                  ping_interval: float = PING_INTERVAL) -> None:
+        super().__init__(gateway.settings, redact, budgets)
         self.gateway = gateway
-        self.budgets = budgets
         self.ping_interval = ping_interval
-        self.settings = gateway.settings
-        self.detailed = gateway.settings.error_verbosity == "detailed"
-        self.redact = redact
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with Reservation(self.budgets) as budget:  # settled on every path, cancellation included
-            await self._handle(scope, receive, send, budget)
-
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
-        state: dict[str, Any] = scope.setdefault("state", {})
-        rid = state.get("request_id", "")
-        routed = False
-        try:
-            raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
+    async def handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
+        async with self.answering(scope, send) as call:
+            rid = call.rid
+            raw = await self.read_body(scope, receive)
             req = parse(raw, self.settings.default_provider)
             provider, model = self.gateway.router.resolve(req.provider, req.model)
-            check_model(state, provider, model)
-            key_name = state.get("key_name", "")
+            check_model(call.state, provider, model)
+            key_name = call.state.get("key_name", "")
             limit = req.body.get("max_tokens")
             await budget.admit(key_name, provider, model, len(raw), limit if type(limit) is int else None, rid)
             plan = Plan(req, forwarded_headers(scope), scope.get("query_string", b"").decode("latin-1"))
             meta: dict[str, Any] = {"api": "anthropic.messages", **(trace_context(scope) or {})}
             session = self.gateway.router.session_of(scope["headers"])  # x-claude-code-session-id
-            routed = True
+            call.routed = True
             if req.stream:
                 await self._stream(plan, rid, key_name, meta, receive, send, budget, session)
                 return
@@ -149,16 +140,7 @@ class Messages:
             if answered is None:  # the client went away: nobody to answer
                 return
             completion = answered
-        except GatewayError as err:
-            if not routed:
-                rejected(scope, err)
-            await self.send_error(send, err)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("unexpected error in messages %s", rid)
-            await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
+        if call.failed:
             return
         resp = completion.response
         headers = budget.header_list()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 import orjson
 from starlette.types import Receive, Scope, Send
@@ -18,10 +17,10 @@ from ..budgets import Budgets, Reservation
 from ..errors import GatewayError
 from ..responses_gateway import ResponsesGateway, ResponsesStream
 from .auth import check_model
-from .chat import SSE_HEADERS, read_body, trace_context
+from .chat import SSE_HEADERS, trace_context
 from .disconnect import unless_client_leaves
-from .rejections import rejected
-from .responses import Redactor, send_bytes, send_error
+from .model_route import ModelRoute
+from .responses import Redactor, send_bytes
 
 __all__ = ["Responses", "websocket_refusal"]
 
@@ -33,40 +32,34 @@ def _dropped_header(dropped: tuple[str, ...]) -> list[tuple[bytes, bytes]]:
     return [(DROPPED, ", ".join(dropped).encode())] if dropped else []
 
 
-class Responses:
-    model_call = True  # rate limits and budgets count this route (app/limits.py)
+class Responses(ModelRoute):
+    what = "responses request"
 
     def __init__(self, responses: ResponsesGateway, redact: Redactor, budgets: Budgets | None = None) -> None:
+        super().__init__(responses.gateway.settings, redact, budgets)
         self.responses = responses
-        self.budgets = budgets
-        self.settings = responses.gateway.settings
-        self.detailed = self.settings.error_verbosity == "detailed"
-        self.redact = redact
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             await websocket_refusal(scope, receive, send)
             return
-        async with Reservation(self.budgets) as budget:  # settled on every path, cancellation included
-            await self._handle(scope, receive, send, budget)
+        await super().__call__(scope, receive, send)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
-        state: dict[str, Any] = scope.setdefault("state", {})
-        rid = state.get("request_id", "")
-        routed = False
-        try:
-            raw = await read_body(scope, receive, self.settings.max_request_bytes, self.settings.client_timeout)
+    async def handle(self, scope: Scope, receive: Receive, send: Send, budget: Reservation) -> None:
+        async with self.answering(scope, send) as call:
+            rid = call.rid
+            raw = await self.read_body(scope, receive)
             t_body = time.monotonic_ns()
             rr = ResponsesRequest.parse(raw, self.settings.default_provider)
-            key_name = state.get("key_name", "")
+            key_name = call.state.get("key_name", "")
             router = self.responses.gateway.router
             provider, model = router.resolve(rr.provider, rr.model)
-            check_model(state, provider, model)
+            check_model(call.state, provider, model)
             bridged = self.responses.precheck(rr)  # a body the provider cannot take: refused before routing
             await budget.admit(key_name, provider, model, len(raw), rr.max_output_tokens, rid)
             meta = trace_context(scope)
             session = router.session_of(scope["headers"], rr.body.get("user"))  # Codex sends `session-id`
-            routed = True
+            call.routed = True
             if rr.stream:
                 stream = await self.responses.stream(rr, rid, key_name, meta, session, budget.charge, bridged)
                 await self._relay(stream, rid, receive, send, budget.header_list())
@@ -76,24 +69,12 @@ class Responses:
             if answered is None:  # the client went away: nobody to answer
                 return
             answer = answered
-        except GatewayError as err:
-            if not routed:
-                rejected(scope, err)
-            await self.send_error(send, err)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            _log.exception("unexpected error in responses request %s", rid)
-            await self.send_error(send, GatewayError("The gateway failed unexpectedly; see its logs."))
+        if call.failed:
             return
         overhead_ms = (time.monotonic_ns() - t_body - answer.upstream_ns) / 1e6
         headers = [(b"x-gateway-overhead-ms", b"%.3f" % overhead_ms), *_dropped_header(answer.dropped),
                    *budget.header_list()]
         await send_bytes(send, 200, answer.body, headers)
-
-    async def send_error(self, send: Send, err: GatewayError) -> None:
-        await send_error(send, err, self.detailed, self.redact)
 
     async def _relay(self, stream: ResponsesStream, rid: str, receive: Receive, send: Send,
                      headers: list[tuple[bytes, bytes]]) -> None:
