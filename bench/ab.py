@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -79,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     n = a.requests // 5 if a.stream else a.requests
     with tempfile.TemporaryDirectory(prefix="req-llm-ab-") as tmp:
         port = tg.free_port()
-        mock = subprocess.Popen((["taskset", "-c", load_cpus] if load_cpus else [])
-                                + [a.python, str(tg.BENCH_DIR / "mock_upstream.py"), "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        mock = tg.start_mock(a.python, port, load_cpus)
         running: dict[str, tg.Running] = {}
         try:
             for name, spec in specs.items():

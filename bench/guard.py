@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -104,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {0})
     with tempfile.TemporaryDirectory(prefix="req-llm-guard-") as tmp:
         port = tg.free_port()
-        mock = subprocess.Popen(
-            (["taskset", "-c", load_cpus] if load_cpus else [])
-            + [a.python, str(tg.BENCH_DIR / "mock_upstream.py"), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        mock = tg.start_mock(a.python, port, load_cpus)
         running = None
         try:
             running = tg.start(spec, target_cpus, f"http://127.0.0.1:{port}/v1", Path(tmp), deadline_s=60)

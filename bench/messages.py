@@ -16,7 +16,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -88,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, float | int]] = {}
     with tempfile.TemporaryDirectory(prefix="req-llm-messages-bench-") as tmp:
         port = tg.free_port()
-        mock = subprocess.Popen((["taskset", "-c", load_cpus] if load_cpus else [])
-                                + [a.python, str(tg.BENCH_DIR / "mock_upstream.py"), "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        mock = tg.start_mock(a.python, port, load_cpus)
         extra = {"ANTHROPIC_API_KEY": "bench", "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{port}"}
         spec = dataclasses.replace(spec, extra_env={**spec.extra_env, **extra})
         running = tg.start(spec, target_cpus, f"http://127.0.0.1:{port}/v1", Path(tmp), deadline_s=60)

@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = {s.name: s for s in tg.all_specs(a.python, {})}["gateway"]
     with tempfile.TemporaryDirectory(prefix="req-llm-profile-") as tmp:
         port = tg.free_port()
-        mock = subprocess.Popen((["taskset", "-c", load_cpus] if load_cpus else [])
-                                + [a.python, str(tg.BENCH_DIR / "mock_upstream.py"), "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        mock = tg.start_mock(a.python, port, load_cpus)
         running = None
         try:
             running = tg.start(spec, target_cpus, f"http://127.0.0.1:{port}/v1", Path(tmp), deadline_s=60)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -43,9 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     names = ["gateway", *(["gateway-pyreqwest"] if tg._python_has(a.python, "pyreqwest") is None else []),
              *(["gateway-baseline"] if a.baseline_src else [])]
     port = tg.free_port()
-    mock = subprocess.Popen((["taskset", "-c", load_cpus] if load_cpus else [])
-                            + [a.python, str(tg.BENCH_DIR / "mock_upstream.py"), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    mock = tg.start_mock(a.python, port, load_cpus)
     rows: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
     try:
         for _ in range(a.runs):

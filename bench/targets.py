@@ -259,6 +259,13 @@ def all_specs(python: str, gateway_env: dict[str, str], baseline_src: str | None
     ]
 
 
+def start_mock(python: str, port: int, cpus: str = "") -> subprocess.Popen[bytes]:
+    """The mock upstream (`mock_upstream.py`) on `port`, pinned to `cpus` when given."""
+    return subprocess.Popen((["taskset", "-c", cpus] if cpus else [])
+                            + [python, str(BENCH_DIR / "mock_upstream.py"), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
 def probe(url: str, body: bytes, timeout: float = 2.0, headers: dict[str, str] | None = None,
           path: str = "/v1/chat/completions") -> int:
     """POST once: the status (0 when nothing answered; 200 only with a body that looks like an answer)."""
